@@ -1,0 +1,173 @@
+"""Everything the checks need from a host, gathered in one SSH round trip and cached for the run.
+
+One command per assertion is too slow at fleet scale (DESIGN.md), so the checks assert in
+Python on what this module collected. Each section is a shell snippet whose output is parsed
+here; adding a section is how new kinds of checks get their data.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+MARK = "@@cityguard-section "
+
+# Files systemd-sysctl reads, lowest precedence first within a name; /etc/sysctl.conf is read
+# last (Debian links it as 99-sysctl.conf).
+SYSCTL_DIRS = ("/usr/lib/sysctl.d", "/run/sysctl.d", "/etc/sysctl.d")
+
+_registered_paths: set[str] = set()
+
+
+def watch_paths(*paths: str) -> tuple[str, ...]:
+    """Declare paths whose stat the checks need; call at import time of a check module."""
+    _registered_paths.update(paths)
+    return paths
+
+
+class CommandRunner(Protocol):
+    def __call__(self, command: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class FileStat:
+    path: str
+    mode: int
+    owner: str
+    group: str
+    kind: str
+
+    @property
+    def mode_text(self) -> str:
+        return f"{self.mode:04o}"
+
+
+@dataclass
+class HostFacts:
+    """Parsed host state; `raw` keeps each section's text for the evidence detail."""
+
+    container: str | None = None
+    sshd: dict[str, list[str]] = field(default_factory=dict)
+    sysctl_runtime: dict[str, str] = field(default_factory=dict)
+    sysctl_persisted: dict[str, tuple[str, str]] = field(
+        default_factory=dict
+    )  # key -> (value, file)
+    stats: dict[str, FileStat | None] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def sshd_option(self, name: str) -> str | None:
+        """The effective value of a single-valued sshd option (from `sshd -T`), lower-cased key."""
+        values = self.sshd.get(name.lower())
+        return values[0] if values else None
+
+    def stat(self, path: str) -> FileStat | None:
+        if path not in self.stats:
+            raise KeyError(f"{path} was not gathered: declare it with watch_paths()")
+        return self.stats[path]
+
+
+def gather_script(paths: set[str]) -> str:
+    """The shell script run (as root) on the host; each section starts with a marker line."""
+    quoted = " ".join(shlex.quote(p) for p in sorted(paths)) or "/dev/null"
+    sysctl_globs = " ".join(f"{d}/*.conf" for d in SYSCTL_DIRS)
+    sections = {
+        "container": "systemd-detect-virt --container || true",
+        "sshd": "sshd -T 2>&1 || echo '@@error sshd -T failed'",
+        "sysctl": "sysctl -a 2>/dev/null || true",
+        "sysctl-files": f"grep -H '' {sysctl_globs} /etc/sysctl.conf 2>/dev/null || true",
+        "stat": f"stat -c '%n\t%a\t%U\t%G\t%F' {quoted} 2>&1 || true",
+    }
+    body = "; ".join(f"echo '{MARK}{name}'; {cmd}" for name, cmd in sections.items())
+    return f"sh -c {shlex.quote(body)}"
+
+
+def split_sections(output: str) -> dict[str, list[str]]:
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in output.splitlines():
+        if line.startswith(MARK):
+            current = sections.setdefault(line[len(MARK) :], [])
+        elif current is not None:
+            current.append(line)
+    return sections
+
+
+def parse_sshd(lines: list[str]) -> dict[str, list[str]]:
+    options: dict[str, list[str]] = {}
+    for line in lines:
+        key, _, value = line.partition(" ")
+        if key:
+            options.setdefault(key.lower(), []).append(value.strip())
+    return options
+
+
+def parse_sysctl(lines: list[str]) -> dict[str, str]:
+    values = {}
+    for line in lines:
+        key, sep, value = line.partition(" = ")
+        if sep:
+            values[key.strip()] = value.strip()
+    return values
+
+
+def parse_sysctl_files(lines: list[str]) -> dict[str, tuple[str, str]]:
+    """The value each key gets at boot, applying systemd-sysctl's precedence rules."""
+    by_file: dict[str, list[tuple[str, str]]] = {}
+    for line in lines:
+        path, sep, content = line.partition(":")
+        content = content.strip()
+        if not sep or not content or content[0] in "#;":
+            continue
+        key, eq, value = content.partition("=")
+        if eq:
+            by_file.setdefault(path, []).append((key.strip().lstrip("-"), value.strip()))
+    # the same file name in a later directory replaces the earlier one entirely
+    winners: dict[str, str] = {}
+    for path in by_file:
+        directory, _, name = path.rpartition("/")
+        if directory in SYSCTL_DIRS:
+            previous = winners.get(name)
+            if previous is None or SYSCTL_DIRS.index(directory) > SYSCTL_DIRS.index(
+                previous.rpartition("/")[0]
+            ):
+                winners[name] = path
+    ordered = [winners[name] for name in sorted(winners)]
+    if "/etc/sysctl.conf" in by_file:
+        ordered.append("/etc/sysctl.conf")
+    result: dict[str, tuple[str, str]] = {}
+    for path in ordered:
+        for key, value in by_file[path]:
+            result[key.replace("/", ".")] = (value, path)
+    return result
+
+
+def parse_stats(lines: list[str], paths: set[str]) -> dict[str, FileStat | None]:
+    stats: dict[str, FileStat | None] = dict.fromkeys(paths)
+    for line in lines:
+        parts = line.split("\t")
+        if len(parts) == 5 and parts[0] in stats:
+            stats[parts[0]] = FileStat(parts[0], int(parts[1], 8), parts[2], parts[3], parts[4])
+    return stats
+
+
+def collect(run_as_root: Callable[[str], tuple[int, str, str]]) -> HostFacts:
+    """Gather and parse; `run_as_root(command)` returns (rc, stdout, stderr) from the host."""
+    paths = set(_registered_paths)
+    rc, stdout, stderr = run_as_root(gather_script(paths))
+    if rc != 0:
+        raise RuntimeError(f"gathering host facts failed (rc={rc}): {stderr.strip()[:300]}")
+    sections = split_sections(stdout)
+    facts = HostFacts()
+    container = [line for line in sections.get("container", []) if line.strip()]
+    facts.container = container[0].strip() if container and container[0] != "none" else None
+    sshd_lines = sections.get("sshd", [])
+    if any(line.startswith("@@error") for line in sshd_lines):
+        facts.errors["sshd"] = "\n".join(sshd_lines[:5])
+    else:
+        facts.sshd = parse_sshd(sshd_lines)
+    facts.sysctl_runtime = parse_sysctl(sections.get("sysctl", []))
+    facts.sysctl_persisted = parse_sysctl_files(sections.get("sysctl-files", []))
+    facts.stats = parse_stats(sections.get("stat", []), paths)
+    return facts

@@ -1,0 +1,144 @@
+"""Run the check suites against every host in parallel, one pytest process per host.
+
+A process per host keeps each host's fact cache and failures separate: an unreachable host
+turns into `error` results for that host alone while the others complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cityguard.results import CheckResult, Outcome
+
+
+class VerifyError(Exception):
+    """The check run itself could not start (not a failing check)."""
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    """What to check where: the suites, the inventory to reach hosts, and the chosen controls."""
+
+    checks_dir: Path
+    inventory: Path
+    hosts: list[str]
+    controls: list[str]
+    parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    parallel: int = 8
+
+
+@dataclass
+class HostRun:
+    host: str
+    results: list[CheckResult]
+    problem: str | None = None  # set when the host's run as a whole failed (e.g. unreachable)
+
+
+def pytest_argv(run: CheckRun, host: str, results_file: Path, params_file: Path) -> list[str]:
+    """The per-host pytest command line; testinfra's ansible backend reads the inventory."""
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(run.checks_dir),
+        "-p",
+        "cityguard.verify.plugin",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--no-header",
+        "-o",
+        "addopts=",
+        "-o",
+        "testpaths=",
+        "--rootdir",
+        str(run.checks_dir),
+        f"--hosts=ansible://{host}?ansible_inventory={run.inventory}",
+        f"--cityguard-host={host}",
+        f"--cityguard-results={results_file}",
+        f"--cityguard-params={params_file}",
+        f"--cityguard-controls={','.join(run.controls)}",
+    ]
+
+
+def parse_results(lines: list[str]) -> list[CheckResult]:
+    results = []
+    for line in lines:
+        data = json.loads(line)
+        results.append(
+            CheckResult(
+                check_id=data["check_id"],
+                host=data["host"],
+                controls=tuple(data["controls"]),
+                outcome=Outcome(data["outcome"]),
+                observed=data.get("observed"),
+                expected=data.get("expected"),
+                reason=data.get("reason"),
+                duration_s=float(data.get("duration_s", 0.0)),
+            )
+        )
+    return results
+
+
+def check_host(run: CheckRun, host: str) -> HostRun:
+    with tempfile.TemporaryDirectory(prefix="cityguard-check-") as scratch:
+        results_file = Path(scratch) / "results.jsonl"
+        params_file = Path(scratch) / "params.json"
+        params_file.write_text(json.dumps(run.parameters))
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        completed = subprocess.run(
+            pytest_argv(run, host, results_file, params_file),
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        lines = results_file.read_text().splitlines() if results_file.exists() else []
+    results = parse_results(lines)
+    # pytest: 0 all passed, 1 some failed; anything else means the run itself broke
+    if completed.returncode not in (0, 1) or not results:
+        tail = (completed.stdout + completed.stderr).strip().splitlines()[-3:]
+        return HostRun(
+            host,
+            results,
+            f"check run failed (pytest rc={completed.returncode}): " + " | ".join(tail),
+        )
+    return HostRun(host, results)
+
+
+def host_problem(results: list[CheckResult]) -> str | None:
+    """When every check errored the same way (e.g. SSH refused), say it once for the host."""
+    reasons = {r.reason for r in results if r.outcome is Outcome.ERROR}
+    if results and all(r.outcome is Outcome.ERROR for r in results) and len(reasons) == 1:
+        return reasons.pop()
+    return None
+
+
+def run_checks(
+    run: CheckRun, on_host_done: Callable[[HostRun], None] | None = None
+) -> list[HostRun]:
+    """Check every host; never raises for a host problem, which is reported per host."""
+    if not run.checks_dir.is_dir():
+        raise VerifyError(f"checks directory not found: {run.checks_dir}")
+    if not run.hosts:
+        raise VerifyError("no hosts selected")
+
+    def one(host: str) -> HostRun:
+        host_run = check_host(run, host)
+        host_run.problem = host_run.problem or host_problem(host_run.results)
+        if on_host_done:
+            on_host_done(host_run)
+        return host_run
+
+    with ThreadPoolExecutor(max_workers=max(1, min(run.parallel, len(run.hosts)))) as pool:
+        return list(pool.map(one, run.hosts))
