@@ -1,0 +1,120 @@
+"""The logical pass: rules that look beyond the site file itself.
+
+The schema pass can only say a value has the right shape; whether the inventory exists,
+the baseline is one we ship, or a parameter override targets a real control needs other
+files. Keeping these rules separate (as borgmatic does) means they only run on data the
+schema already accepted, so they can rely on types instead of re-checking them.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cityguard.config.errors import ConfigError, ConfigProblem, KeyPath
+from cityguard.config.yaml_lines import YamlDocument, load_yaml_file
+
+if TYPE_CHECKING:
+    from cityguard.inventory import Inventory
+
+
+def shown_path(site_path: Path, relative: str) -> str:
+    """How a file referenced from the site file is named in problems.
+
+    Joined to the site file's path as the operator typed it, so a relative invocation yields
+    relative names they recognise (``examples/site/inventory.yml``), not a long absolute path.
+    """
+    return str(site_path.parent / relative)
+
+
+def check_referenced_file(
+    doc: YamlDocument, key: KeyPath, site_path: Path, relative: str
+) -> list[ConfigProblem]:
+    """A path the site file references must name an existing regular file."""
+    target = site_path.parent / relative
+    if target.is_file():
+        return []
+    reason = "is not a file" if target.exists() else "file not found"
+    return [doc.problem(key, f"{reason}: {shown_path(site_path, relative)}")]
+
+
+def check_inventory(
+    doc: YamlDocument, site_path: Path, relative: str
+) -> tuple[list[ConfigProblem], Inventory | None]:
+    """The inventory must exist and load; its own problems keep its own file and lines."""
+    from cityguard.inventory import load_inventory  # inventory imports config: avoid a cycle
+
+    problems = check_referenced_file(doc, ("inventory",), site_path, relative)
+    if problems:
+        return problems, None
+    try:
+        inventory = load_inventory(site_path.parent / relative, shown_path(site_path, relative))
+    except ConfigError as exc:
+        return exc.problems, None
+    return [], inventory
+
+
+def check_baseline(doc: YamlDocument, content_dir: Path, name: str) -> list[ConfigProblem]:
+    """The baseline must be one shipped in ``policies/baselines``; list them if it is not."""
+    directory = content_dir / "policies" / "baselines"
+    if (directory / f"{name}.yml").is_file():
+        return []
+    known = sorted(p.stem for p in directory.glob("*.yml"))
+    listing = f"known: {', '.join(known)}" if known else f"no baselines in {directory}"
+    return [doc.problem(("baseline",), f"unknown baseline '{name}' ({listing})")]
+
+
+def check_parameters(
+    doc: YamlDocument, content_dir: Path, parameters: dict[str, dict[str, Any]]
+) -> list[ConfigProblem]:
+    """Overrides must target controls in the catalog, else they would silently do nothing.
+
+    With no control files yet (early in a project) the rule is skipped rather than failing
+    every override.
+    """
+    if not parameters:
+        return []
+    catalog, problems = control_catalog(content_dir)
+    if not catalog:
+        return problems
+    for control_id in parameters:
+        if control_id in catalog:
+            continue
+        close = difflib.get_close_matches(control_id, sorted(catalog), n=1)
+        hint = f"did you mean '{close[0]}'?" if close else "not in policies/controls"
+        problems.append(
+            doc.problem(("parameters", control_id), f"unknown control id '{control_id}' ({hint})")
+        )
+    return problems
+
+
+def control_catalog(content_dir: Path) -> tuple[set[str], list[ConfigProblem]]:
+    """Every ``id:`` in ``policies/controls/*.yml``, and problems with files that won't load.
+
+    A control file may hold one control, a list of them, or a ``controls:`` list; all are
+    accepted so this rule does not depend on how the control authors lay out their files.
+    """
+    ids: set[str] = set()
+    problems: list[ConfigProblem] = []
+    for control_file in sorted((content_dir / "policies" / "controls").glob("*.yml")):
+        try:
+            doc = load_yaml_file(control_file)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        ids.update(_control_ids(doc.data))
+    return ids, problems
+
+
+def _control_ids(data: Any) -> Iterator[str]:
+    if isinstance(data, list):
+        for item in data:
+            if isinstance(item, dict) and isinstance(item.get("id"), str):
+                yield item["id"]
+    elif isinstance(data, dict):
+        if isinstance(data.get("id"), str):
+            yield data["id"]
+        if isinstance(data.get("controls"), list):
+            yield from _control_ids(data["controls"])
