@@ -1,0 +1,144 @@
+"""What one cityguard run leaves behind for an auditor: who ran what, when, where, with what.
+
+A run record has to answer an auditor's questions long after the fact, so it captures facts
+that are easy to lose: the OS user, the exact content commit (flagged when the checkout had
+uncommitted changes, because then the commit alone does not describe what ran), and the
+versions of the tools that did the work.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import platform
+import subprocess
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+#: Distributions whose versions change what a run does, so every record names them.
+TRACKED_DISTRIBUTIONS = ("cityguard", "ansible-core", "pytest-testinfra")
+
+
+def as_utc(value: datetime) -> datetime:
+    """Refuse naive datetimes: an evidence time that could be local or UTC proves nothing."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"evidence times must be timezone-aware, got naive {value.isoformat()}")
+    return value.astimezone(UTC)
+
+
+def format_time(value: datetime) -> str:
+    """ISO-8601 in UTC with fixed microsecond precision, so text order is time order."""
+    return as_utc(value).isoformat(timespec="microseconds")
+
+
+def parse_time(text: str) -> datetime:
+    return as_utc(datetime.fromisoformat(text))
+
+
+@dataclass
+class RunRecord:
+    """One cityguard invocation; finished_at and exit_code stay None while it is running."""
+
+    id: str
+    site: str
+    command: str
+    operator: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    exit_code: int | None = None
+    content_commit: str | None = None
+    tool_versions: dict[str, str] = field(default_factory=dict)
+    hosts: list[str] = field(default_factory=list)
+    artifacts_dir: str | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.started_at = as_utc(self.started_at)
+        if self.finished_at is not None:
+            self.finished_at = as_utc(self.finished_at)
+
+
+def new_run(
+    site: str,
+    command: str,
+    hosts: Iterable[str],
+    *,
+    content_dir: Path | None = None,
+    artifacts_dir: str | Path | None = None,
+    summary: dict[str, Any] | None = None,
+) -> RunRecord:
+    """A record for a run starting now, with operator, versions and content commit filled in."""
+    return RunRecord(
+        id=uuid.uuid4().hex,
+        site=site,
+        command=command,
+        operator=current_operator(),
+        started_at=datetime.now(UTC),
+        content_commit=content_commit(content_dir) if content_dir is not None else None,
+        tool_versions=tool_versions(),
+        hosts=list(hosts),
+        artifacts_dir=str(artifacts_dir) if artifacts_dir is not None else None,
+        summary=dict(summary or {}),
+    )
+
+
+def current_operator() -> str:
+    """The OS user; a numeric uid when the account has no name (e.g. in a bare container)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid:{os.getuid()}"
+
+
+def tool_versions() -> dict[str, str]:
+    """Versions of the tracked distributions that are installed, plus the Python running us."""
+    versions: dict[str, str] = {}
+    for name in TRACKED_DISTRIBUTIONS:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    versions["python"] = platform.python_version()
+    return versions
+
+
+def content_commit(directory: Path) -> str | None:
+    """HEAD of the git checkout at directory, suffixed "-dirty" if it has local changes.
+
+    None when the directory is not a git checkout or git is missing: the record then says
+    plainly that the content version is unknown instead of guessing.
+    """
+    head = _git(directory, "rev-parse", "HEAD")
+    if head is None or not head.strip():
+        return None
+    status = _git(directory, "status", "--porcelain")
+    dirty = status is None or bool(status.strip())  # unknown status: do not claim a clean tree
+    return head.strip() + ("-dirty" if dirty else "")
+
+
+def _git(directory: Path, *args: str) -> str | None:
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(directory), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        logger.warning("cannot run git in %s: %s", directory, exc)
+        return None
+    if proc.returncode != 0:
+        if "not a git repository" not in proc.stderr:
+            # e.g. git's "dubious ownership" refusal: worth telling, since evidence loses the commit
+            logger.warning("git %s failed in %s: %s", args[0], directory, proc.stderr.strip())
+        return None
+    return proc.stdout

@@ -1,0 +1,100 @@
+"""Orchestrates one hardening run: playbook through ansible-runner, then evidence.
+
+Only orchestration lives here; Ansible is driven by cityguard.ansible, and what is enforced is
+in playbooks/ and policies/.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+from rich.console import Console
+
+from cityguard.ansible import PlaybookRequest, PlaybookResult, run_playbook
+from cityguard.evidence import new_run
+from cityguard.exitcodes import ExitCode
+from cityguard.workspace import Workspace
+
+PLAYBOOK = "harden.yml"
+
+
+@dataclass(frozen=True)
+class HardenOutcome:
+    run_id: str
+    result: PlaybookResult
+    exit_code: ExitCode
+
+
+def exit_code_for(result: PlaybookResult) -> ExitCode:
+    """A host that failed or could not be reached means the step did not run everywhere."""
+    if result.unreachable_hosts or result.failed_hosts or result.rc != 0:
+        return ExitCode.PARTIAL
+    return ExitCode.OK
+
+
+def harden(
+    workspace: Workspace,
+    *,
+    limit: str | None = None,
+    tags: list[str] | None = None,
+    check: bool = False,
+    console: Console | None = None,
+    progress: bool = True,
+) -> HardenOutcome:
+    hosts = workspace.inventory.select(limit)
+    run_dir = workspace.new_run_dir("harden-check" if check else "harden")
+    selection = workspace.selection
+    request = PlaybookRequest(
+        project_dir=workspace.content_dir / "playbooks",
+        playbook=PLAYBOOK,
+        inventory=workspace.write_inventory(run_dir),
+        run_dir=run_dir,
+        limit=",".join(hosts),
+        tags=list(tags or []),
+        check=check,
+        diff=check,
+        extra_vars={
+            "cityguard_controls": selection.control_ids,
+            "cityguard_params": selection.parameters,
+        },
+    )
+    command = "harden --check" if check else "harden"
+    record = new_run(
+        workspace.site.name,
+        command,
+        hosts,
+        content_dir=workspace.content_dir,
+        artifacts_dir=run_dir,
+    )
+    with workspace.open_evidence() as store:
+        store.start_run(record)
+        try:
+            result = run_playbook(request, progress=progress, console=console)
+        except BaseException:
+            store.finish_run(record.id, int(ExitCode.INTERNAL), {"error": "run did not finish"})
+            raise
+        code = exit_code_for(result)
+        store.finish_run(record.id, int(code), summarize(result))
+    return HardenOutcome(record.id, result, code)
+
+
+def summarize(result: PlaybookResult) -> dict[str, object]:
+    """What the evidence keeps of a playbook run: per-host counts and every change made."""
+    return {
+        "finished_at": datetime.now(UTC).isoformat(),
+        "rc": result.rc,
+        "status": result.status,
+        "hosts": {host: asdict(stats) for host, stats in result.hosts.items()},
+        "changes": [
+            {
+                "host": t.host,
+                "task": t.task,
+                "role": t.role,
+                "status": t.status,
+                "message": t.message,
+            }
+            for t in result.tasks
+            if t.status in ("changed", "failed", "unreachable")
+        ],
+    }

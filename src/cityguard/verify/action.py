@@ -1,0 +1,101 @@
+"""Orchestrates `cityguard check`: run the suites on every host, roll up, store evidence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from cityguard.evidence import new_run
+from cityguard.exitcodes import ExitCode
+from cityguard.results import CheckResult, ControlResult, Outcome, roll_up_all
+from cityguard.verify.runner import CheckRun, HostRun, run_checks
+from cityguard.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    run_id: str
+    hosts: list[HostRun]
+    controls: list[ControlResult]
+    exit_code: ExitCode
+
+
+def exit_code_for(controls: list[ControlResult], hosts: list[HostRun]) -> ExitCode:
+    outcomes = {c.outcome for c in controls}
+    if Outcome.FAIL in outcomes:
+        return ExitCode.FAILED
+    if Outcome.ERROR in outcomes or any(h.problem for h in hosts):
+        return ExitCode.PARTIAL
+    return ExitCode.OK
+
+
+def with_missing_controls(workspace: Workspace, host_runs: list[HostRun]) -> list[CheckResult]:
+    """Every selected control gets a result on every host: a host whose run broke gets errors."""
+    checks = [r for h in host_runs for r in h.results]
+    for host_run in host_runs:
+        covered = {c for r in host_run.results for c in r.controls}
+        for control in workspace.selection.controls:
+            if control.id not in covered:
+                checks.append(
+                    CheckResult(
+                        check_id="(none)",
+                        host=host_run.host,
+                        controls=(control.id,),
+                        outcome=Outcome.ERROR,
+                        reason=host_run.problem or "no check ran for this control",
+                    )
+                )
+    return checks
+
+
+def check(
+    workspace: Workspace,
+    *,
+    limit: str | None = None,
+    console: Console | None = None,
+    progress: bool = True,
+) -> CheckOutcome:
+    hosts = workspace.inventory.select(limit)
+    run_dir = workspace.new_run_dir("check")
+    run = CheckRun(
+        checks_dir=workspace.content_dir / "checks",
+        inventory=workspace.write_inventory(run_dir),
+        hosts=hosts,
+        controls=workspace.selection.control_ids,
+        parameters=workspace.selection.parameters,
+    )
+    record = new_run(
+        workspace.site.name,
+        "check",
+        hosts,
+        content_dir=workspace.content_dir,
+        artifacts_dir=run_dir,
+    )
+    with workspace.open_evidence() as store:
+        store.start_run(record)
+        with Progress(
+            TextColumn("checking hosts"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not progress,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("hosts", total=len(hosts))
+            host_runs = run_checks(run, on_host_done=lambda _: bar.advance(task))
+        checks = with_missing_controls(workspace, host_runs)
+        controls = roll_up_all(checks)
+        code = exit_code_for(controls, host_runs)
+        store.add_check_results(record.id, checks)
+        store.add_control_results(record.id, controls)
+        store.finish_run(
+            record.id,
+            int(code),
+            {
+                "host_problems": {h.host: h.problem for h in host_runs if h.problem},
+            },
+        )
+    return CheckOutcome(record.id, host_runs, controls, code)

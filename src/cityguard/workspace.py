@@ -1,0 +1,64 @@
+"""Everything a command needs about one site, loaded and validated once.
+
+The site file, the control catalog and baseline, the selected controls with their resolved
+parameters, and the inventory with the lab's connection details merged in when a lab is up.
+All configuration problems from these sources are reported together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cityguard.catalog import Catalog, Selection, load_baseline, load_catalog, select
+from cityguard.config import Site, load_site
+from cityguard.evidence import EvidenceStore, open_store
+from cityguard.inventory import Inventory
+from cityguard.lab import Lab
+
+
+@dataclass(frozen=True)
+class Workspace:
+    site: Site
+    catalog: Catalog
+    selection: Selection
+    inventory: Inventory
+
+    @property
+    def content_dir(self) -> Path:
+        return self.site.content_dir
+
+    def new_run_dir(self, command: str) -> Path:
+        """A fresh directory under the state dir for one run's artifacts; sorts by time."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        path = self.site.state_dir / "runs" / f"{stamp}-{command}"
+        path.mkdir(parents=True)
+        return path
+
+    def write_inventory(self, run_dir: Path) -> Path:
+        path = run_dir / "inventory.yml"
+        self.inventory.write(path)
+        return path
+
+    def open_evidence(self) -> EvidenceStore:
+        return open_store(self.site.state_dir, self.site.evidence_dsn())
+
+
+def connected_inventory(site: Site) -> Inventory:
+    """The site's inventory, plus the lab's addresses and keys when its lab is up."""
+    lab = Lab.load(site.state_dir / "lab")
+    if lab is None:
+        return site.inventory
+    known = set(site.inventory.host_names())
+    return site.inventory.with_hostvars({h: v for h, v in lab.hostvars().items() if h in known})
+
+
+def open_workspace(site_path: Path, controls: list[str] | None = None) -> Workspace:
+    """Load and validate; raises ConfigError with every problem found."""
+    site = load_site(site_path)
+    policies = site.content_dir / "policies"
+    catalog = load_catalog(policies)
+    baseline = load_baseline(policies, site.baseline, catalog)
+    selection = select(catalog, baseline, site.parameters, controls)
+    return Workspace(site, catalog, selection, connected_inventory(site))
