@@ -54,6 +54,7 @@ class EvidenceStore(Database):
     # -- writing ---------------------------------------------------------------------------
 
     def start_run(self, run: RunRecord) -> None:
+        """Record a run as it starts, so even a crashed run leaves evidence that it began."""
         with self._transaction(write=True) as cur:
             self._execute(cur, "SELECT 1 FROM runs WHERE id = ?", [run.id])
             if cur.fetchone() is not None:
@@ -63,6 +64,7 @@ class EvidenceStore(Database):
             )
 
     def add_check_results(self, run_id: str, results: Iterable[CheckResult]) -> None:
+        """Append check results in one transaction: a batch is stored whole or not at all."""
         checks = list(results)
         with self._transaction(write=True) as cur:
             self._require_run(cur, run_id, unfinished=True)
@@ -128,6 +130,7 @@ class EvidenceStore(Database):
     # -- reading ---------------------------------------------------------------------------
 
     def get_run(self, run_id: str) -> RunRecord:
+        """The run as recorded; UnknownRun (a KeyError) if there is none with this id."""
         with self._transaction() as cur:
             self._execute(cur, f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", [run_id])
             row = cur.fetchone()
@@ -188,6 +191,7 @@ class EvidenceStore(Database):
         ]
 
     def schema_version(self) -> int:
+        """The schema version the store is at (after the migrations applied on open)."""
         with self._transaction() as cur:
             return self._current_version(cur)
 
