@@ -24,12 +24,8 @@ import ansible_runner
 from rich.console import Console
 
 TaskStatus = Literal["ok", "changed", "failed", "unreachable", "skipped"]
-RESULT_EVENTS: dict[str, TaskStatus] = {
-    "runner_on_ok": "ok",
-    "runner_on_failed": "failed",
-    "runner_on_unreachable": "unreachable",
-    "runner_on_skipped": "skipped",
-}
+_EVENT_STATUSES: tuple[TaskStatus, ...] = ("ok", "failed", "unreachable", "skipped")
+RESULT_EVENTS = {f"runner_on_{status}": status for status in _EVENT_STATUSES}  # per host, task
 TAGS_FILE = "cityguard_task_tags.jsonl"  # in the artifacts dir, next to job_events/
 # Runner writes these under run_dir/env/ only when absent, then reads them on every later run:
 # a stale cmdline would silently put a real run in check mode, stale extravars would leak in.
