@@ -25,8 +25,9 @@ from cityguard.verify import VerifyError
 from cityguard.verify.action import check
 from cityguard.workspace import Workspace, open_workspace
 
-console = Console()
-errors = Console(stderr=True)
+# soft wrap: long messages stay on one line, so logs and greps see them whole
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 
 def default_site() -> Path:

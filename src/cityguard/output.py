@@ -85,7 +85,7 @@ def harden_summary(console: Console, result: PlaybookResult, check: bool, run_id
                             f"  {side}:\n" + _indent(str(diff[side])), markup=False, highlight=False
                         )
         elif task.status in ("failed", "unreachable"):
-            console.print(f"[red]{task.host}[/]: {task.task}: {task.message}", markup=True)
+            console.print(f"{task.host}: {task.task}: {task.message}", style="red", markup=False)
     console.print(f"changed: {result.changed_total}; artifacts: {result.artifacts_dir}")
     console.print(f"evidence run {run_id}")
 

@@ -1,0 +1,145 @@
+"""harden → check on real lab hosts: changes, idempotence, evidence, drift, lockout safety."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from cityguard import cli
+from cityguard.evidence import SqliteStore
+from cityguard.results import Outcome
+
+pytestmark = pytest.mark.integration
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+def check_json(site: Path, *extra: str) -> tuple[int, dict[str, Any]]:
+    code, out, err = run_cli("check", "--site", str(site), "--format", "json", *extra)
+    assert out, err
+    return code, json.loads(out)
+
+
+def outcomes(report: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(c["host"], c["control"]): c for c in report["controls"]}
+
+
+def site_copy(tmp_path: Path, lab, edit) -> Path:  # type: ignore[no-untyped-def]
+    """A copy of the example site (same name, so same lab), changed by `edit(site, inventory)`."""
+    target = tmp_path / "site"
+    shutil.copytree(lab.site_file.parent, target)
+    site = yaml.safe_load((target / "site.yml").read_text())
+    inventory = yaml.safe_load((target / "inventory.yml").read_text())
+    edit(site, inventory)
+    (target / "site.yml").write_text(yaml.safe_dump(site))
+    (target / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    return target / "site.yml"
+
+
+@pytest.fixture(scope="module")
+def first_harden(lab_session) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CITYGUARD_STATE", str(lab_session.state_dir))
+        code, out, err = run_cli("harden", "--site", str(lab_session.site_file), "-q")
+    return code, out + err
+
+
+def test_first_harden_changes_every_host(first_harden, lab):  # type: ignore[no-untyped-def]
+    code, text = first_harden
+    assert code == 0, text
+    with SqliteStore(lab.state_dir / "evidence.sqlite") as store:
+        run = store.latest_run("harden")
+    assert run is not None and run.exit_code == 0
+    for host in lab.lab.hosts:
+        assert run.summary["hosts"][host.name]["changed"] > 0, run.summary
+
+
+def test_second_harden_changes_nothing(first_harden, lab):  # type: ignore[no-untyped-def]
+    code, out, err = run_cli("harden", "--site", str(lab.site_file), "-q")
+    assert code == 0, out + err
+    with SqliteStore(lab.state_dir / "evidence.sqlite") as store:
+        run = store.latest_run("harden")
+    assert run is not None
+    changed = {host: stats["changed"] for host, stats in run.summary["hosts"].items()}
+    assert changed == {h.name: 0 for h in lab.lab.hosts}
+
+
+def test_check_passes_with_observed_values_in_evidence(first_harden, lab):  # type: ignore[no-untyped-def]
+    code, report = check_json(lab.site_file)
+    assert code == 0, report
+    results = outcomes(report)
+    assert len(results) == 9 * len(lab.lab.hosts)
+    for result in results.values():
+        assert result["outcome"] == "pass", result
+    web_root = results[("web1", "CG-SSH-001")]["checks"][0]
+    assert web_root["observed"] == "PermitRootLogin: no"
+    aslr = {c["check_id"]: c for c in results[("db1", "CG-KRN-001")]["checks"]}
+    runtime = aslr["test_sysctl::test_kernel_settings_active[CG-KRN-001]"]
+    assert runtime["outcome"] == "not-applicable" and "global" in runtime["reason"]
+    with SqliteStore(lab.state_dir / "evidence.sqlite") as store:
+        stored = store.control_results(report["run"])
+    assert {(c.host, c.control_id): c.outcome for c in stored} == {
+        key: Outcome.PASS for key in results
+    }
+
+
+def test_drift_fails_the_check_and_harden_repairs_it(first_harden, lab):  # type: ignore[no-untyped-def]
+    lab.ssh("web1", "sed -i 's/^PermitRootLogin no/PermitRootLogin yes/' "
+                    "/etc/ssh/sshd_config.d/00-cityguard.conf && "
+                    "sysctl -qw net.ipv4.conf.all.accept_redirects=1")
+    code, report = check_json(lab.site_file)
+    results = outcomes(report)
+    assert code == 1
+    assert results[("web1", "CG-SSH-001")]["outcome"] == "fail"
+    assert results[("web1", "CG-SSH-001")]["checks"][0]["observed"] == "PermitRootLogin: yes"
+    assert results[("web1", "CG-NET-001")]["outcome"] == "fail"
+    assert results[("db1", "CG-SSH-001")]["outcome"] == "pass"
+
+    code, out, err = run_cli("harden", "--check", "--site", str(lab.site_file), "-q")
+    assert code == 0, out + err
+    assert "web1: would change" in out and "db1: would change" not in out
+    assert "PermitRootLogin no" in out  # the diff shows the value that would be restored
+    code, _ = check_json(lab.site_file, "--limit", "web1")
+    assert code == 1, "--check must not repair anything"
+
+    code, out, err = run_cli("harden", "--site", str(lab.site_file), "--limit", "web1", "-q")
+    assert code == 0, out + err
+    code, report = check_json(lab.site_file)
+    assert code == 0, [c for c in report["controls"] if c["outcome"] != "pass"]
+
+
+def test_sshd_change_that_locks_out_is_rolled_back(first_harden, lab, tmp_path):  # type: ignore[no-untyped-def]
+    def no_auth_tries(site: dict[str, Any], _inventory: dict[str, Any]) -> None:
+        site["parameters"] = {"CG-SSH-003": {"max_auth_tries": 0}}
+
+    before = lab.ssh("db1", "cat /etc/ssh/sshd_config.d/00-cityguard.conf")
+    bad_site = site_copy(tmp_path, lab, no_auth_tries)
+    code, out, err = run_cli("harden", "--site", str(bad_site), "--limit", "db1", "-q")
+    assert code == 3, out + err
+    assert "rolled back" in out, out
+    assert lab.ssh("db1", "cat /etc/ssh/sshd_config.d/00-cityguard.conf") == before
+    assert "maxauthtries 4" in lab.ssh("db1", "sshd -T")
+
+
+def test_unreachable_host_is_an_error_and_others_complete(first_harden, lab, tmp_path):  # type: ignore[no-untyped-def]
+    def add_ghost(_site: dict[str, Any], inventory: dict[str, Any]) -> None:
+        inventory["all"]["children"]["web"]["hosts"]["ghost1"] = {
+            "ansible_host": "ghost1.invalid", "ansible_ssh_common_args": "-o ConnectTimeout=2"}
+
+    code, report = check_json(site_copy(tmp_path, lab, add_ghost), "--limit", "web")
+    results = outcomes(report)
+    assert code == 3
+    assert {r["outcome"] for (h, _), r in results.items() if h == "ghost1"} == {"error"}
+    assert {r["outcome"] for (h, _), r in results.items() if h == "web1"} == {"pass"}
