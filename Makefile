@@ -1,0 +1,43 @@
+# The two entry points of the README, for a fresh Debian 12 machine (run as root: the lab needs
+# bridges, mounts and systemd-nspawn). Everything downloaded is cached under $(CITYGUARD_CACHE).
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= python3
+CITYGUARD_CACHE ?= $(HOME)/.cache/cityguard
+export CITYGUARD_CACHE
+export PIP_CACHE_DIR := $(CITYGUARD_CACHE)/pip
+# mmdebstrap + systemd-container: lab hosts; postgresql: the shared evidence store's test
+APT_PACKAGES := mmdebstrap systemd-container zstd iproute2 openssh-client postgresql python3-venv
+
+.PHONY: setup demo test lint bench clean-lab
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@missing=$$(for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+demo: setup
+	$(VENV)/bin/cityguard demo
+
+test: setup
+	$(VENV)/bin/pytest
+
+lint: setup
+	$(VENV)/bin/ruff check src tests checks bench
+	$(VENV)/bin/mypy
+
+bench: setup
+	$(VENV)/bin/python bench/lab.py
+
+clean-lab: setup
+	$(VENV)/bin/cityguard lab down --orphans
