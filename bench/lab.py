@@ -50,7 +50,7 @@ def check_run(state: Path) -> tuple[float, int]:
         stack.enter_context(_env("CITYGUARD_STATE", str(state)))
         out = io.StringIO()
         stack.enter_context(contextlib.redirect_stdout(out))
-        seconds, code = timed(lambda: cli.main(["check", "--site", str(SITE), "--format",
+        seconds, _code = timed(lambda: cli.main(["check", "--site", str(SITE), "--format",
                                                 "json", "--limit", "web1,db1,scratch1"]))
     report = json.loads(out.getvalue())
     checks = sum(len(c["checks"]) for c in report["controls"])
