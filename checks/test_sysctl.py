@@ -8,7 +8,6 @@ so there the runtime check is not-applicable and the persisted file is what is p
 import pytest
 
 
-
 def per_control(*control_ids):
     """One test case per control, each marked with the control it proves."""
     return [pytest.param(c, marks=pytest.mark.controls(c), id=c) for c in control_ids]
@@ -19,19 +18,28 @@ KERNEL_CONTROLS = per_control("CG-KRN-001")
 
 
 def _settings(param, control_id):
-    return param(control_id, "settings")
+    """The values the control wants, as text: sysctl reports every value as text."""
+    return {key: str(value) for key, value in param(control_id, "settings").items()}
+
+
+def _runtime(facts, keys):
+    return {key: facts.sysctl_runtime.get(key) for key in keys}
+
+
+def _persisted(facts, keys):
+    return {key: facts.sysctl_persisted.get(key, (None,))[0] for key in keys}
 
 
 @pytest.mark.parametrize("control_id", NETWORK_CONTROLS)
 def test_network_settings_active(control_id, facts, expect, param):
-    for key, wanted in _settings(param, control_id).items():
-        expect.equal(facts.sysctl_runtime.get(key), str(wanted), key)
+    wanted = _settings(param, control_id)
+    expect.each_equal(_runtime(facts, wanted), wanted)
 
 
 @pytest.mark.parametrize("control_id", NETWORK_CONTROLS)
 def test_network_settings_persisted(control_id, facts, expect, param):
-    for key, wanted in _settings(param, control_id).items():
-        expect.equal(facts.sysctl_persisted.get(key, (None,))[0], str(wanted), key)
+    wanted = _settings(param, control_id)
+    expect.each_equal(_persisted(facts, wanted), wanted)
 
 
 @pytest.mark.parametrize("control_id", KERNEL_CONTROLS)
@@ -41,11 +49,11 @@ def test_kernel_settings_active(control_id, facts, expect, param):
             f"kernel.* sysctls are global: a {facts.container} container sees the machine's "
             "values and cannot set them; the persisted value is checked instead"
         )
-    for key, wanted in _settings(param, control_id).items():
-        expect.equal(facts.sysctl_runtime.get(key), str(wanted), key)
+    wanted = _settings(param, control_id)
+    expect.each_equal(_runtime(facts, wanted), wanted)
 
 
 @pytest.mark.parametrize("control_id", KERNEL_CONTROLS)
 def test_kernel_settings_persisted(control_id, facts, expect, param):
-    for key, wanted in _settings(param, control_id).items():
-        expect.equal(facts.sysctl_persisted.get(key, (None,))[0], str(wanted), key)
+    wanted = _settings(param, control_id)
+    expect.each_equal(_persisted(facts, wanted), wanted)

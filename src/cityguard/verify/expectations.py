@@ -6,7 +6,7 @@ evidence, whether the check passed or failed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn
 
 import pytest
@@ -36,6 +36,21 @@ class Expect:
 
     def equal(self, observed: Any, expected: Any, label: str | None = None) -> None:
         self._verdict(observed == expected, observed, str(expected), label)
+
+    def each_equal(self, observed: Mapping[str, Any], expected: Mapping[str, Any]) -> None:
+        """Every key of `expected` equals its value in `observed` (a missing key is absent).
+
+        All keys are recorded, each labelled with its key, before one AssertionError lists every
+        mismatch: the evidence then shows the whole picture, not just the first difference.
+        """
+        mismatches = []
+        for key, wanted in expected.items():
+            seen = observed.get(key)
+            self._record(seen, str(wanted), key)
+            if seen != wanted:
+                mismatches.append(f"{key}: observed {_text(seen)}, expected {wanted}")
+        if mismatches:
+            raise AssertionError("; ".join(mismatches))
 
     def one_of(self, observed: Any, allowed: Iterable[Any], label: str | None = None) -> None:
         options = list(allowed)

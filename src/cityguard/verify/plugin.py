@@ -28,6 +28,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--cityguard-host", help="the host's inventory name")
     group.addoption("--cityguard-params", help="JSON file: control id -> parameters")
     group.addoption("--cityguard-controls", help="comma-separated control ids to run")
+    group.addoption(
+        "--cityguard-collect",
+        help="write a JSON object of check id -> control ids for every collected check",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -39,7 +43,13 @@ def controls_of(item: pytest.Item) -> tuple[str, ...]:
     return tuple(marker.args) if marker else ()
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # tryfirst: the collect file lists every check, before -k, -m or --cityguard-controls
+    collect_file = config.getoption("cityguard_collect")
+    if collect_file:
+        table = {_check_id(item): list(controls_of(item)) for item in items}
+        Path(collect_file).write_text(json.dumps(table, indent=1, sort_keys=True))
     wanted = config.getoption("cityguard_controls")
     if not wanted:
         return
