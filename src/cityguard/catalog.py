@@ -99,7 +99,13 @@ def load_frameworks(policies: Path) -> dict[str, set[str]]:
     frameworks: dict[str, set[str]] = {}
     for name, spec in doc.data.items():
         if "ids_file" in spec:
-            text = (policies / "frameworks" / spec["ids_file"]).read_text()
+            ids_file = policies / "frameworks" / spec["ids_file"]
+            try:
+                text = ids_file.read_text()
+            except OSError as error:
+                raise ConfigError(
+                    [doc.problem((name, "ids_file"), f"cannot read {ids_file}: {error.strerror}")]
+                ) from None
             frameworks[name] = {ln for ln in text.splitlines() if ln and not ln.startswith("#")}
         else:
             frameworks[name] = set(map(str, spec.get("ids") or {}))
@@ -175,6 +181,17 @@ def load_baseline(policies: Path, name: str, catalog: Catalog) -> Baseline:
     return baseline
 
 
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Override nested mappings key by key: a site changing one sysctl keeps the others."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def select(
     catalog: Catalog,
     baseline: Baseline,
@@ -201,6 +218,6 @@ def select(
     for cid in chosen:
         merged = dict(catalog.controls[cid].parameters)
         for layer in (baseline.parameters.get(cid, {}), site_parameters.get(cid, {})):
-            merged.update(layer)
+            merged = deep_merge(merged, layer)
         parameters[cid] = merged
     return Selection(baseline.name, [catalog.controls[c] for c in chosen], parameters)

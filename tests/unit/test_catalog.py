@@ -320,6 +320,15 @@ def test_parameters_layer_default_baseline_site(catalog: Catalog) -> None:
     assert only_default.parameters == {"CG-SSH-003": {"max_auth_tries": 4}}
 
 
+def test_a_site_changing_one_nested_setting_keeps_the_others(catalog: Catalog) -> None:
+    baseline = Baseline(name="b", title="B", controls=["CG-NET-001"])
+    site = {"CG-NET-001": {"settings": {"net.ipv4.conf.all.accept_redirects": "1"}}}
+    settings = select(catalog, baseline, site).parameters["CG-NET-001"]["settings"]
+    defaults = catalog.controls["CG-NET-001"].parameters["settings"]
+    assert settings == {**defaults, "net.ipv4.conf.all.accept_redirects": "1"}
+    assert len(settings) == 4
+
+
 def test_select_does_not_change_the_catalog(catalog: Catalog) -> None:
     baseline = Baseline(name="b", title="B", controls=["CG-SSH-003"])
     select(catalog, baseline, {"CG-SSH-003": {"max_auth_tries": 1}})

@@ -14,11 +14,16 @@ from typing import Any, Protocol
 
 MARK = "@@cityguard-section "
 
-# Files systemd-sysctl reads, lowest precedence first within a name; /etc/sysctl.conf is read
-# last (Debian links it as 99-sysctl.conf).
-SYSCTL_DIRS = ("/usr/lib/sysctl.d", "/run/sysctl.d", "/etc/sysctl.d")
+# Directories systemd-sysctl reads, lowest precedence first: a file name in a later directory
+# hides the same name in an earlier one. /etc/sysctl.conf is read only through Debian's
+# /etc/sysctl.d/99-sysctl.conf link, in name order like any other file.
+SYSCTL_DIRS = ("/usr/lib/sysctl.d", "/usr/local/lib/sysctl.d", "/run/sysctl.d", "/etc/sysctl.d")
 
 _registered_paths: set[str] = set()
+
+
+class SectionError(RuntimeError):
+    """A gathering command failed on the host; checks using its data cannot be evaluated."""
 
 
 def watch_paths(*paths: str) -> tuple[str, ...]:
@@ -58,7 +63,13 @@ class HostFacts:
     errors: dict[str, str] = field(default_factory=dict)
 
     def sshd_option(self, name: str) -> str | None:
-        """The effective value of a single-valued sshd option (from `sshd -T`), lower-cased key."""
+        """The effective value of a single-valued sshd option (from `sshd -T`).
+
+        Raises SectionError when `sshd -T` itself failed, so the check is an error (could not
+        evaluate) rather than a failure claiming the option is absent.
+        """
+        if "sshd" in self.errors:
+            raise SectionError(f"sshd -T failed on the host: {self.errors['sshd']}")
         values = self.sshd.get(name.lower())
         return values[0] if values else None
 
@@ -74,9 +85,10 @@ def gather_script(paths: set[str]) -> str:
     sysctl_globs = " ".join(f"{d}/*.conf" for d in SYSCTL_DIRS)
     sections = {
         "container": "systemd-detect-virt --container || true",
-        "sshd": "sshd -T 2>&1 || echo '@@error sshd -T failed'",
+        # stdout only: sshd's warnings must not parse as options; on failure say why
+        "sshd": "sshd -T 2>/dev/null || { echo '@@error'; sshd -T 2>&1 >/dev/null | head -3; }",
         "sysctl": "sysctl -a 2>/dev/null || true",
-        "sysctl-files": f"grep -H '' {sysctl_globs} /etc/sysctl.conf 2>/dev/null || true",
+        "sysctl-files": f"grep -H '' {sysctl_globs} 2>/dev/null || true",
         "stat": f"stat -c '%n\t%a\t%U\t%G\t%F' {quoted} 2>&1 || true",
     }
     body = "; ".join(f"echo '{MARK}{name}'; {cmd}" for name, cmd in sections.items())
@@ -134,8 +146,6 @@ def parse_sysctl_files(lines: list[str]) -> dict[str, tuple[str, str]]:
             ):
                 winners[name] = path
     ordered = [winners[name] for name in sorted(winners)]
-    if "/etc/sysctl.conf" in by_file:
-        ordered.append("/etc/sysctl.conf")
     result: dict[str, tuple[str, str]] = {}
     for path in ordered:
         for key, value in by_file[path]:
@@ -164,7 +174,7 @@ def collect(run_as_root: Callable[[str], tuple[int, str, str]]) -> HostFacts:
     facts.container = container[0].strip() if container and container[0] != "none" else None
     sshd_lines = sections.get("sshd", [])
     if any(line.startswith("@@error") for line in sshd_lines):
-        facts.errors["sshd"] = "\n".join(sshd_lines[:5])
+        facts.errors["sshd"] = " ".join(ln for ln in sshd_lines if ln != "@@error").strip()
     else:
         facts.sshd = parse_sshd(sshd_lines)
     facts.sysctl_runtime = parse_sysctl(sections.get("sysctl", []))

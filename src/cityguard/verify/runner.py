@@ -113,6 +113,10 @@ def check_host(run: CheckRun, host: str) -> HostRun:
             results,
             f"check run failed (pytest rc={completed.returncode}): " + " | ".join(tail),
         )
+    # such a check would fall outside every control's roll-up, so say so for the host
+    orphans = [r.check_id for r in results if not r.controls]
+    if orphans:
+        return HostRun(host, results, "checks that name no control: " + ", ".join(orphans))
     return HostRun(host, results)
 
 

@@ -12,6 +12,7 @@ from cityguard.verify.facts import (
     MARK,
     FileStat,
     HostFacts,
+    SectionError,
     collect,
     gather_script,
     parse_sshd,
@@ -186,14 +187,27 @@ def test_later_file_name_wins_whatever_its_directory() -> None:
     }
 
 
-def test_etc_sysctl_conf_is_read_last() -> None:
+def test_etc_sysctl_conf_counts_in_name_order_through_its_99_link() -> None:
+    # Debian links /etc/sysctl.d/99-sysctl.conf to /etc/sysctl.conf; a later name still wins
     lines = [
-        "/etc/sysctl.conf:kernel.randomize_va_space=0",
+        "/etc/sysctl.d/99-sysctl.conf:kernel.randomize_va_space=0",
         "/etc/sysctl.d/99-zz-last.conf:kernel.randomize_va_space = 2",
-        "/etc/sysctl.d/60-cityguard.conf:kernel.randomize_va_space = 2",
+        "/etc/sysctl.d/60-cityguard.conf:kernel.randomize_va_space = 1",
     ]
     assert parse_sysctl_files(lines) == {
-        "kernel.randomize_va_space": ("0", "/etc/sysctl.conf"),
+        "kernel.randomize_va_space": ("2", "/etc/sysctl.d/99-zz-last.conf"),
+    }
+
+
+def test_usr_local_lib_is_read_and_hidden_by_the_same_name_in_etc() -> None:
+    lines = [
+        "/usr/local/lib/sysctl.d/50-site.conf:net.ipv4.ip_forward = 1",
+        "/usr/local/lib/sysctl.d/70-only-here.conf:vm.swappiness = 10",
+        "/etc/sysctl.d/50-site.conf:net.ipv4.ip_forward = 0",
+    ]
+    assert parse_sysctl_files(lines) == {
+        "net.ipv4.ip_forward": ("0", "/etc/sysctl.d/50-site.conf"),
+        "vm.swappiness": ("10", "/usr/local/lib/sysctl.d/70-only-here.conf"),
     }
 
 
@@ -377,14 +391,15 @@ def test_gather_script_names_every_section_and_watched_path(watched: set[str]) -
 
 def test_collect_records_a_failed_sshd_t(watched: set[str]) -> None:
     failed = [
+        "@@error",
         "/etc/ssh/sshd_config: line 14: Bad configuration option: PermitRootLogon",
         "/etc/ssh/sshd_config: terminating, 1 bad configuration options",
-        "@@error sshd -T failed",
     ]
     facts = collect(FakeHost(0, host_output("systemd-nspawn", failed)))
-    assert facts.errors == {"sshd": "\n".join(failed)}
+    assert facts.errors == {"sshd": " ".join(failed[1:])}
     assert facts.sshd == {}
-    assert facts.sshd_option("PermitRootLogin") is None
+    with pytest.raises(SectionError, match="sshd -T failed on the host: .*PermitRootLogon"):
+        facts.sshd_option("PermitRootLogin")
     # the other sections are still parsed
     assert facts.sysctl_runtime["kernel.randomize_va_space"] == "2"
     assert facts.container == "systemd-nspawn"
