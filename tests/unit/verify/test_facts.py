@@ -398,7 +398,7 @@ def test_collect_records_a_failed_sshd_t(watched: set[str]) -> None:
     facts = collect(FakeHost(0, host_output("systemd-nspawn", failed)))
     assert facts.errors == {"sshd": " ".join(failed[1:])}
     assert facts.sshd == {}
-    with pytest.raises(SectionError, match="sshd -T failed on the host: .*PermitRootLogon"):
+    with pytest.raises(SectionError, match=r"sshd -T failed on the host: .*PermitRootLogon"):
         facts.sshd_option("PermitRootLogin")
     # the other sections are still parsed
     assert facts.sysctl_runtime["kernel.randomize_va_space"] == "2"
