@@ -8,7 +8,8 @@ only switch a control off through a waiver. The resolved parameters go to both t
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,7 +19,7 @@ from cityguard.config.errors import ConfigError, ConfigProblem, problems_from_va
 from cityguard.config.yaml_lines import YamlDocument, load_yaml_file
 
 CONTROL_ID = re.compile(r"^CG-[A-Z0-9]{2,8}-\d{3}$")
-CHECK_ID = re.compile(r"^test_\w+::test_\w+(\[[^\]]+\])?$")
+CHECK_ID = re.compile(r"^test_\w+::test_[\w*]+(\[[^\]]+\])?$")
 UNMAPPED = "unmapped"
 
 
@@ -38,7 +39,12 @@ class Control(_Strict):
     severity: Literal["low", "medium", "high", "critical"]
     parameters: dict[str, Any] = Field(default_factory=dict)
     remediation: Remediation
-    checks: list[str] = Field(min_length=1, description="check ids: test_module::test_name")
+    level: Literal[1, 2] = Field(
+        default=1, description="1: every municipal server; 2: stricter, may cost convenience"
+    )
+    checks: list[str] = Field(
+        min_length=1, description="check ids (test_module::test_name[param]); * matches any text"
+    )
     mappings: dict[str, list[str] | Literal["unmapped"]]
 
     @field_validator("id")
@@ -61,11 +67,25 @@ class _ControlFile(_Strict):
     controls: list[Control]
 
 
-class Baseline(_Strict):
+class _BaselineFile(_Strict):
+    name: str
+    title: str
+    description: str = ""
+    levels: list[Literal[1, 2]] = Field(
+        min_length=1, description="control levels included: 1 every server, 2 stricter"
+    )
+    exclude: list[str] = Field(default_factory=list, description="control ids left out")
+    parameters: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A baseline resolved against the catalog: its controls in id order, and parameters."""
+
     name: str
     title: str
     controls: list[str]
-    parameters: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -165,20 +185,25 @@ def _mapping_problems(
 
 def load_baseline(policies: Path, name: str, catalog: Catalog) -> Baseline:
     doc = load_yaml_file(policies / "baselines" / f"{name}.yml")
-    baseline: Baseline = _validated(doc, Baseline)
+    spec: _BaselineFile = _validated(doc, _BaselineFile)
     problems = [
-        doc.problem(("controls", i), f"unknown control id {cid}")
-        for i, cid in enumerate(baseline.controls)
+        doc.problem(("exclude", i), f"unknown control id {cid}")
+        for i, cid in enumerate(spec.exclude)
         if cid not in catalog.controls
     ]
     problems += [
         doc.problem(("parameters", cid), f"unknown control id {cid}")
-        for cid in baseline.parameters
+        for cid in spec.parameters
         if cid not in catalog.controls
     ]
     if problems:
         raise ConfigError(problems)
-    return baseline
+    controls = sorted(
+        cid
+        for cid, control in catalog.controls.items()
+        if control.level in spec.levels and cid not in spec.exclude
+    )
+    return Baseline(spec.name, spec.title, controls, spec.parameters)
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -221,3 +246,13 @@ def select(
             merged = deep_merge(merged, layer)
         parameters[cid] = merged
     return Selection(baseline.name, [catalog.controls[c] for c in chosen], parameters)
+
+
+def expand_checks(patterns: list[str], check_ids: Iterable[str]) -> set[str]:
+    """The check ids a control's `checks` entries name; only `*` is special (any text)."""
+    ids = list(check_ids)
+    matched: set[str] = set()
+    for pattern in patterns:
+        regex = re.compile(".*".join(re.escape(part) for part in pattern.split("*")))
+        matched.update(c for c in ids if regex.fullmatch(c))
+    return matched

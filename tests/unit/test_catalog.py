@@ -13,6 +13,7 @@ import yaml
 from cityguard.catalog import (
     Baseline,
     Catalog,
+    expand_checks,
     load_baseline,
     load_catalog,
     load_frameworks,
@@ -59,11 +60,12 @@ def test_collect_finds_the_real_checks(collected: dict[str, tuple[str, ...]]) ->
 def test_every_control_check_exists(
     catalog: Catalog, collected: dict[str, tuple[str, ...]]
 ) -> None:
+    """Each entry (an id or a * pattern) names at least one real check of that control."""
     missing = [
-        f"{control.id}: {check}"
+        f"{control.id}: {entry}"
         for control in catalog.controls.values()
-        for check in control.checks
-        if check not in collected
+        for entry in control.checks
+        if not expand_checks([entry], [c for c, ids in collected.items() if control.id in ids])
     ]
     assert missing == []
 
@@ -85,7 +87,9 @@ def test_every_check_names_existing_controls(
 def test_catalog_and_markers_agree(catalog: Catalog, collected: dict[str, tuple[str, ...]]) -> None:
     """A control lists a check exactly when that check's marker names the control."""
     from_catalog = {
-        (check, control.id) for control in catalog.controls.values() for check in control.checks
+        (check, control.id)
+        for control in catalog.controls.values()
+        for check in expand_checks(control.checks, collected)
     }
     from_markers = {(check, cid) for check, controls in collected.items() for cid in controls}
     assert from_catalog == from_markers
@@ -273,7 +277,8 @@ def test_baseline_with_unknown_control_id(policies: Path) -> None:
         """\
         name: test
         title: Test baseline
-        controls:
+        levels: [1]
+        exclude:
           - CG-TST-001
           - CG-NOPE-001
         parameters:
@@ -284,9 +289,30 @@ def test_baseline_with_unknown_control_id(policies: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_baseline(policies, "test", catalog)
     assert str(caught.value).splitlines() == [
-        "policies/baselines/test.yml:5: controls[1]: unknown control id CG-NOPE-001",
-        "policies/baselines/test.yml:7: parameters.CG-GONE-002: unknown control id CG-GONE-002",
+        "policies/baselines/test.yml:6: exclude[1]: unknown control id CG-NOPE-001",
+        "policies/baselines/test.yml:8: parameters.CG-GONE-002: unknown control id CG-GONE-002",
     ]
+
+
+def test_baseline_selects_by_level_and_exclusion(policies: Path) -> None:
+    text = "controls:\n" + control("CG-TST-001") + control("CG-TST-002") + control("CG-TST-003")
+    text = text.replace("    severity: low\n", "    severity: low\n    level: 2\n", 1)
+    write(policies, "a.yml", text)
+    catalog = load_catalog(policies)
+    assert catalog.controls["CG-TST-001"].level == 2
+    for name, levels, exclude in (("one", "[1]", "[]"), ("both", "[1, 2]", "[CG-TST-003]")):
+        (policies / "baselines" / f"{name}.yml").write_text(
+            f"name: {name}\ntitle: T\nlevels: {levels}\nexclude: {exclude}\n"
+        )
+    assert load_baseline(policies, "one", catalog).controls == ["CG-TST-002", "CG-TST-003"]
+    assert load_baseline(policies, "both", catalog).controls == ["CG-TST-001", "CG-TST-002"]
+
+
+def test_check_patterns_expand_literally_except_star() -> None:
+    ids = ["test_a::test_x[CG-A-001]", "test_a::test_x[CG-A-002]", "test_a::test_y"]
+    assert expand_checks(["test_a::test_x[CG-A-00*]"], ids) == set(ids[:2])
+    assert expand_checks(["test_a::test_*"], ids) == set(ids)
+    assert expand_checks(["test_a::test_x[CG-A-00?]"], ids) == set()
 
 
 def test_missing_baseline(policies: Path) -> None:
@@ -337,8 +363,8 @@ def test_select_does_not_change_the_catalog(catalog: Catalog) -> None:
 
 def test_only_narrows_in_baseline_order(catalog: Catalog) -> None:
     baseline = load_baseline(POLICIES, "municipal-server", catalog)
-    selection = select(catalog, baseline, {}, only=["CG-NET-001", "CG-SSH-001"])
-    assert selection.control_ids == ["CG-SSH-001", "CG-NET-001"]
+    selection = select(catalog, baseline, {}, only=["CG-SSH-001", "CG-NET-001"])
+    assert selection.control_ids == ["CG-NET-001", "CG-SSH-001"]
     assert set(selection.parameters) == {"CG-SSH-001", "CG-NET-001"}
 
 

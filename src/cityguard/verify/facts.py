@@ -2,7 +2,8 @@
 
 One command per assertion is too slow at fleet scale (DESIGN.md), so the checks assert in
 Python on what this module collected. Each section is a shell snippet whose output is parsed
-here; adding a section is how new kinds of checks get their data.
+in Python. The core sections live here; an area adds its own with `register_section()` in a
+module under `cityguard.verify.sections`, which is imported before any check runs.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 MARK = "@@cityguard-section "
 
@@ -32,8 +33,28 @@ def watch_paths(*paths: str) -> tuple[str, ...]:
     return paths
 
 
-class CommandRunner(Protocol):
-    def __call__(self, command: str) -> Any: ...
+@dataclass(frozen=True)
+class Section:
+    """A shell snippet run as root on the host and the parser of its output lines.
+
+    A snippet that cannot gather its data prints a line `@@error` followed by the reason, so
+    the checks depending on it become errors (could not evaluate), never false failures.
+    """
+
+    name: str
+    command: str
+    parse: Callable[[list[str]], Any]
+
+
+_sections: dict[str, Section] = {}
+CORE_SECTIONS = ("container", "sshd", "sysctl", "sysctl-files", "stat")
+
+
+def register_section(name: str, command: str, parse: Callable[[list[str]], Any]) -> None:
+    """Add a section gathered in the same round trip as the core ones."""
+    if name in CORE_SECTIONS or name in _sections:
+        raise ValueError(f"fact section {name!r} is already registered")
+    _sections[name] = Section(name, command, parse)
 
 
 @dataclass(frozen=True)
@@ -51,7 +72,7 @@ class FileStat:
 
 @dataclass
 class HostFacts:
-    """Parsed host state; `raw` keeps each section's text for the evidence detail."""
+    """Parsed host state: the core sections as attributes, others through `section()`."""
 
     container: str | None = None
     sshd: dict[str, list[str]] = field(default_factory=dict)
@@ -61,6 +82,15 @@ class HostFacts:
     )  # key -> (value, file)
     stats: dict[str, FileStat | None] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    sections: dict[str, Any] = field(default_factory=dict)
+
+    def section(self, name: str) -> Any:
+        """A registered section's parsed data; SectionError if it could not be gathered."""
+        if name in self.errors:
+            raise SectionError(f"gathering {name} failed on the host: {self.errors[name]}")
+        if name not in self.sections:
+            raise KeyError(f"no fact section {name!r}: register it with register_section()")
+        return self.sections[name]
 
     def sshd_option(self, name: str) -> str | None:
         """The effective value of a single-valued sshd option (from `sshd -T`).
@@ -91,7 +121,9 @@ def gather_script(paths: set[str]) -> str:
         "sysctl-files": f"grep -H '' {sysctl_globs} 2>/dev/null || true",
         "stat": f"stat -c '%n\t%a\t%U\t%G\t%F' {quoted} 2>&1 || true",
     }
-    body = "; ".join(f"echo '{MARK}{name}'; {cmd}" for name, cmd in sections.items())
+    sections.update({name: section.command for name, section in sorted(_sections.items())})
+    # each snippet in its own subshell, so one that exits or fails cannot cut the others short
+    body = "; ".join(f"echo '{MARK}{name}'; ( {cmd} )" for name, cmd in sections.items())
     return f"sh -c {shlex.quote(body)}"
 
 
@@ -180,4 +212,13 @@ def collect(run_as_root: Callable[[str], tuple[int, str, str]]) -> HostFacts:
     facts.sysctl_runtime = parse_sysctl(sections.get("sysctl", []))
     facts.sysctl_persisted = parse_sysctl_files(sections.get("sysctl-files", []))
     facts.stats = parse_stats(sections.get("stat", []), paths)
+    for name, section in _sections.items():
+        lines = sections.get(name, [])
+        if lines and lines[0] == "@@error":
+            facts.errors[name] = " ".join(lines[1:]).strip() or "no reason given"
+            continue
+        try:
+            facts.sections[name] = section.parse(lines)
+        except Exception as exc:  # a parser bug must not take every other check down
+            facts.errors[name] = f"could not parse the output: {exc}"
     return facts

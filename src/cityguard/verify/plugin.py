@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import testinfra
 
+import cityguard.verify.sections  # noqa: F401  (registers every area's fact sections)
 from cityguard.verify.expectations import NOT_APPLICABLE_PREFIX, Expect
 from cityguard.verify.facts import HostFacts, collect
 
