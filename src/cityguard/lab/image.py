@@ -43,6 +43,7 @@ PACKAGES = (
     "unattended-upgrades",
     "libpam-pwquality",
     "apparmor",
+    "apparmor-utils",
     "cron",
     "logrotate",
     "ca-certificates",
