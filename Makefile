@@ -35,6 +35,7 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check src tests checks bench
 	$(VENV)/bin/mypy
+	cd playbooks && PATH=$(abspath $(VENV))/bin:$$PATH ansible-lint --offline -q harden.yml
 
 bench: setup
 	$(VENV)/bin/python bench/lab.py
