@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from cityguard.catalog import Catalog, Selection, load_baseline, load_catalog, select
 from cityguard.config import Site, load_site
@@ -36,9 +37,13 @@ class Workspace:
         path.mkdir(parents=True)
         return path
 
-    def write_inventory(self, run_dir: Path) -> Path:
+    def write_inventory(
+        self, run_dir: Path, hostvars: dict[str, dict[str, Any]] | None = None
+    ) -> Path:
+        """The run's inventory file, with extra per-host variables for this run only."""
         path = run_dir / "inventory.yml"
-        self.inventory.write(path)
+        inventory = self.inventory.with_hostvars(hostvars) if hostvars else self.inventory
+        inventory.write(path)
         return path
 
     def open_evidence(self) -> EvidenceStore:

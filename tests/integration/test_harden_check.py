@@ -146,3 +146,36 @@ def test_unreachable_host_is_an_error_and_others_complete(first_harden, lab, tmp
     assert code == 3
     assert {r["outcome"] for (h, _), r in results.items() if h == "ghost1"} == {"error"}
     assert {r["outcome"] for (h, _), r in results.items() if h == "web1"} == {"pass"}
+
+
+def test_waivers_keep_harden_off_and_expired_ones_fail(first_harden, lab, tmp_path):  # type: ignore[no-untyped-def]
+    def waive(site: dict[str, Any], _inventory: dict[str, Any]) -> None:
+        site["waivers"] = [
+            {"control": "CG-SSH-004", "hosts": ["db"], "approver": "CISO",
+             "justification": "the vendor's monitoring agent reads sshd_config",
+             "expires": "2099-12-31"},
+            {"control": "CG-SSH-003", "hosts": ["web1"], "approver": "CISO",
+             "justification": "an exception for a migration that is over",
+             "expires": "2020-01-01"},
+        ]
+
+    lab.ssh("db1", "chmod 0644 /etc/ssh/sshd_config")
+    waived_site = site_copy(tmp_path, lab, waive)
+    code, out, err = run_cli("harden", "--site", str(waived_site), "--limit", "db1,web1", "-q")
+    assert code == 0, out + err
+    assert lab.ssh("db1", "stat -c %a /etc/ssh/sshd_config").strip() == "644"
+
+    code, report = check_json(waived_site, "--limit", "db1,web1")
+    results = outcomes(report)
+    assert code == 1
+    waived = results[("db1", "CG-SSH-004")]
+    assert waived["outcome"] == "waived"
+    assert "by CISO" in waived["reason"]
+    assert "mode: 0644" in waived["checks"][0]["observed"]  # the check still ran
+    expired = results[("web1", "CG-SSH-003")]
+    assert expired["outcome"] == "fail"
+    assert expired["reason"].startswith("waiver expired on 2020-01-01")
+
+    code, out, err = run_cli("harden", "--site", str(lab.site_file), "--limit", "db1", "-q")
+    assert code == 0, out + err
+    assert lab.ssh("db1", "stat -c %a /etc/ssh/sshd_config").strip() == "600"

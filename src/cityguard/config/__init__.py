@@ -16,6 +16,7 @@ from cityguard.config.site import (
     Site,
     SiteFile,
     SiteInfo,
+    Waiver,
 )
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "Site",
     "SiteFile",
     "SiteInfo",
+    "Waiver",
     "cache_dir",
     "content_root",
     "format_key_path",

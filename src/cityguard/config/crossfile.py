@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cityguard.config.errors import ConfigError, ConfigProblem, KeyPath
+from cityguard.config.site import Waiver
 from cityguard.config.yaml_lines import YamlDocument, load_yaml_file
 
 if TYPE_CHECKING:
@@ -87,6 +88,30 @@ def check_parameters(
         problems.append(
             doc.problem(("parameters", control_id), f"unknown control id '{control_id}' ({hint})")
         )
+    return problems
+
+
+def check_waivers(
+    doc: YamlDocument, content_dir: Path, waivers: list[Waiver], inventory: Inventory
+) -> list[ConfigProblem]:
+    """A waiver must name a real control and real hosts or groups, or it waives nothing."""
+    if not waivers:
+        return []
+    catalog, problems = control_catalog(content_dir)
+    names = set(inventory.host_names()) | set(inventory.groups)
+    for index, waiver in enumerate(waivers):
+        if catalog and waiver.control not in catalog:
+            problems.append(
+                doc.problem(("waivers", index, "control"), f"unknown control id '{waiver.control}'")
+            )
+        for position, name in enumerate(waiver.hosts):
+            if name not in names:
+                problems.append(
+                    doc.problem(
+                        ("waivers", index, "hosts", position),
+                        f"no host or group named '{name}' in the inventory",
+                    )
+                )
     return problems
 
 

@@ -51,6 +51,8 @@ def load_site(path: Path, content_dir: Path | None = None) -> Site:
     for index, plan in enumerate(plans):
         problems += crossfile.check_referenced_file(doc, ("drill", "plans", index), path, plan)
     problems += crossfile.check_parameters(doc, content, model.parameters)
+    if inventory is not None:
+        problems += crossfile.check_waivers(doc, content, model.waivers, inventory)
     if problems or inventory is None:
         raise ConfigError(_ordered(problems, doc.file))
     return _resolve(model, path, content, inventory)
@@ -123,6 +125,7 @@ def _resolve(model: SiteFile, path: Path, content: Path, inventory: Inventory) -
         drill_plans=tuple(root / plan for plan in (model.drill.plans if model.drill else [])),
         keycloak=keycloak,
         evidence_dsn_env=model.evidence.dsn_env if model.evidence is not None else None,
+        waivers=tuple(model.waivers),
         inventory=inventory,
         state_dir=state_dir_for(model.site.name),
         content_dir=content.resolve(),

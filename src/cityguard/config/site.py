@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -150,6 +151,20 @@ class EvidenceSettings(_Section):
         return _env_name(value)
 
 
+class Waiver(_Section):
+    """An approved, time-limited exception: the control still runs and its value is kept."""
+
+    control: str = Field(description="The control id waived, e.g. CG-SSH-003.")
+    hosts: list[str] = Field(
+        min_length=1, description="Host or group names the waiver covers (e.g. [db] or [db1])."
+    )
+    justification: str = Field(
+        min_length=10, description="Why the control cannot be met, for the auditor."
+    )
+    approver: str = Field(min_length=2, description="Who accepted the risk (name or role).")
+    expires: date = Field(description="Last day the waiver is valid (YYYY-MM-DD).")
+
+
 class SiteFile(_Section):
     """The whole site file as written by ops (paths still relative)."""
 
@@ -165,6 +180,9 @@ class SiteFile(_Section):
     drill: DrillSettings | None = Field(default=None, description="DR drill settings.")
     eidas: EidasSettings | None = Field(default=None, description="eIDAS settings.")
     evidence: EvidenceSettings | None = Field(default=None, description="Evidence storage.")
+    waivers: list[Waiver] = Field(
+        default_factory=list, description="Approved exceptions; expired ones count as failures."
+    )
 
     @field_validator("baseline")
     @classmethod
@@ -195,6 +213,7 @@ class Site:
     drill_plans: tuple[Path, ...]
     keycloak: KeycloakSettings | None
     evidence_dsn_env: str | None
+    waivers: tuple[Waiver, ...]
     inventory: Inventory = field(repr=False)
     state_dir: Path
     content_dir: Path

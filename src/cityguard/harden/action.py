@@ -7,13 +7,15 @@ in playbooks/ and policies/.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
 from rich.console import Console
 
 from cityguard.ansible import PlaybookRequest, PlaybookResult, run_playbook
 from cityguard.evidence import new_run
 from cityguard.exitcodes import ExitCode
+from cityguard.waivers import waived_by_host
 from cityguard.workspace import Workspace
 
 PLAYBOOK = "harden.yml"
@@ -48,14 +50,14 @@ def harden(
     request = PlaybookRequest(
         project_dir=workspace.content_dir / "playbooks",
         playbook=PLAYBOOK,
-        inventory=workspace.write_inventory(run_dir),
+        inventory=workspace.write_inventory(run_dir, waived_hostvars(workspace)),
         run_dir=run_dir,
         limit=",".join(hosts),
         tags=list(tags or []),
         check=check,
         diff=check,
         extra_vars={
-            "cityguard_controls": selection.control_ids,
+            "cityguard_selected_controls": selection.control_ids,
             "cityguard_params": selection.parameters,
         },
     )
@@ -77,6 +79,12 @@ def harden(
         code = exit_code_for(result)
         store.finish_run(record.id, int(code), summarize(result))
     return HardenOutcome(record.id, result, code)
+
+
+def waived_hostvars(workspace: Workspace) -> dict[str, dict[str, Any]]:
+    """Per host, the controls a valid waiver exempts: the playbook leaves them alone there."""
+    waived = waived_by_host(workspace.site.waivers, workspace.inventory, date.today())
+    return {host: {"cityguard_waived_controls": ids} for host, ids in waived.items()}
 
 
 def summarize(result: PlaybookResult) -> dict[str, object]:

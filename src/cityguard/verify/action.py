@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -11,6 +12,7 @@ from cityguard.evidence import new_run
 from cityguard.exitcodes import ExitCode
 from cityguard.results import CheckResult, ControlResult, Outcome, roll_up_all
 from cityguard.verify.runner import CheckRun, HostRun, run_checks
+from cityguard.waivers import apply_waivers
 from cityguard.workspace import Workspace
 
 
@@ -87,7 +89,9 @@ def check(
             task = bar.add_task("hosts", total=len(hosts))
             host_runs = run_checks(run, on_host_done=lambda _: bar.advance(task))
         checks = with_missing_controls(workspace, host_runs)
-        controls = roll_up_all(checks)
+        controls = apply_waivers(
+            roll_up_all(checks), workspace.site.waivers, workspace.inventory, date.today()
+        )
         code = exit_code_for(controls, host_runs)
         store.add_check_results(record.id, checks)
         store.add_control_results(record.id, controls)
