@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Iterable
 from dataclasses import asdict
@@ -12,6 +13,7 @@ from rich.table import Table
 
 from cityguard.ansible import PlaybookResult
 from cityguard.evidence import RunRecord
+from cityguard.harden.action import controls_of_task
 from cityguard.results import ControlResult, Outcome, summarize
 from cityguard.verify.runner import HostRun
 
@@ -75,19 +77,42 @@ def harden_summary(console: Console, result: PlaybookResult, check: bool, run_id
             host, str(stats.ok), str(stats.changed), str(stats.failed), str(stats.unreachable)
         )
     console.print(table)
+    verb = "would change" if check else "changed"
     for task in result.tasks:
-        if task.status == "changed" and check:
-            console.print(f"[yellow]{task.host}[/]: would change: {task.task}")
-            for diff in task.diff or []:
-                for side in ("before", "after"):
-                    if isinstance(diff, dict) and diff.get(side):
-                        console.print(
-                            f"  {side}:\n" + _indent(str(diff[side])), markup=False, highlight=False
-                        )
+        if task.status == "changed":
+            controls = ",".join(controls_of_task(task)) or "(no control)"
+            console.print(
+                f"{task.host} {controls}: {verb}: {task.task}",
+                style="yellow",
+                markup=False,
+                highlight=False,
+            )
+            if check:
+                for diff in task.diff or []:
+                    console.print(_indent(unified_diff(diff)), markup=False, highlight=False)
         elif task.status in ("failed", "unreachable"):
             console.print(f"{task.host}: {task.task}: {task.message}", style="red", markup=False)
-    console.print(f"changed: {result.changed_total}; artifacts: {result.artifacts_dir}")
+    console.print(f"{verb}: {result.changed_total}; artifacts: {result.artifacts_dir}")
     console.print(f"evidence run {run_id}")
+
+
+def unified_diff(diff: Any) -> str:
+    """Ansible's before/after as a unified diff, which is what ops read in reviews."""
+    if not isinstance(diff, dict):
+        return str(diff)
+    if "prepared" in diff:  # some modules hand over a finished diff
+        return str(diff["prepared"])
+    before, after = diff.get("before", ""), diff.get("after", "")
+    if not isinstance(before, str) or not isinstance(after, str):
+        return f"before: {before}\nafter: {after}"
+    lines = difflib.unified_diff(
+        before.splitlines(),
+        after.splitlines(),
+        str(diff.get("before_header", "before")),
+        str(diff.get("after_header", "after")),
+        lineterm="",
+    )
+    return "\n".join(lines)
 
 
 def _indent(text: str) -> str:

@@ -12,7 +12,8 @@ from typing import Any
 
 from rich.console import Console
 
-from cityguard.ansible import PlaybookRequest, PlaybookResult, run_playbook
+from cityguard.ansible import PlaybookRequest, PlaybookResult, TaskResult, run_playbook
+from cityguard.catalog import CONTROL_ID
 from cityguard.evidence import new_run
 from cityguard.exitcodes import ExitCode
 from cityguard.waivers import waived_by_host
@@ -81,6 +82,11 @@ def harden(
     return HardenOutcome(record.id, result, code)
 
 
+def controls_of_task(task: TaskResult) -> list[str]:
+    """The control ids a task enforces, from its tags (every hardening task carries them)."""
+    return [tag for tag in task.tags if CONTROL_ID.match(tag)]
+
+
 def waived_hostvars(workspace: Workspace) -> dict[str, dict[str, Any]]:
     """Per host, the controls a valid waiver exempts: the playbook leaves them alone there."""
     waived = waived_by_host(workspace.site.waivers, workspace.inventory, date.today())
@@ -100,6 +106,7 @@ def summarize(result: PlaybookResult) -> dict[str, object]:
                 "task": t.task,
                 "role": t.role,
                 "status": t.status,
+                "controls": controls_of_task(t),
                 "message": t.message,
             }
             for t in result.tasks
