@@ -23,6 +23,8 @@ from typing import Any, Literal
 import ansible_runner
 from rich.console import Console
 
+from cityguard.secrets import scrub_runner_command
+
 TaskStatus = Literal["ok", "changed", "failed", "unreachable", "skipped"]
 _EVENT_STATUSES: tuple[TaskStatus, ...] = ("ok", "failed", "unreachable", "skipped")
 RESULT_EVENTS = {f"runner_on_{status}": status for status in _EVENT_STATUSES}  # per host, task
@@ -288,6 +290,8 @@ def run_playbook(
                 reason = " ".join(str(exc).split())  # one line, no traceback for the user
                 where = f"{request.playbook} in {request.run_dir}"
                 raise AnsibleError(f"ansible-runner could not start {where}: {reason}") from exc
+            finally:
+                scrub_runner_command(artifacts_dir)
     return PlaybookResult(
         rc=runner.rc if isinstance(runner.rc, int) else -1,
         status=str(runner.status),

@@ -266,3 +266,26 @@ def test_missing_inventory_raises_instead_of_being_taken_for_a_host(
 ) -> None:
     with pytest.raises(AnsibleError, match=r"inventory .*missing\.yml does not exist"):
         run_playbook(request_for(project, tmp_path / "missing.yml", out_dir), progress=False)
+
+
+def test_secret_environment_values_are_not_kept_in_the_artifacts(
+    project: Path, inventory: Path, out_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An operator's shell may hold secrets (Keycloak, S3, DSN); runner records its env."""
+    secrets = {
+        "CITYGUARD_KEYCLOAK_PASSWORD": "kc-hunter2-value",
+        "AWS_SECRET_ACCESS_KEY": "s3-hunter2-value",
+        "CITYGUARD_EVIDENCE_DSN": "postgresql://u:dsn-hunter2-value@127.0.0.1/e",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    result = run_playbook(request_for(project, inventory, out_dir), progress=False)
+    assert result.ok
+    recorded = (result.artifacts_dir / "command").read_text()
+    assert "CITYGUARD_KEYCLOAK_PASSWORD" in recorded  # the name is kept, the value is not
+    run_dir = project.parent / "run"
+    for path in run_dir.rglob("*"):
+        if path.is_file():
+            text = path.read_bytes()
+            for value in secrets.values():
+                assert value.encode() not in text, f"{value} leaked into {path}"
