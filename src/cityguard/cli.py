@@ -56,7 +56,7 @@ def cmd_lab(args: argparse.Namespace) -> ExitCode:
     if args.lab_command == "up":
         started = time.monotonic()
         with console.status("starting lab hosts"):
-            lab = up_for_site(site, args.limit)
+            lab = up_for_site(site, args.limit, args.flavour)
         console.print(
             f"lab {lab.lab_id} up: {len(lab.hosts)} hosts in "
             f"{time.monotonic() - started:.1f} s; ssh config: {lab.ssh_config}"
@@ -173,6 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
         "up", parents=[site_parent], help="boot one lab host per inventory host"
     )
     up.add_argument("--limit", help="only these hosts or groups")
+    up.add_argument(
+        "--flavour",
+        choices=lab_engine.FLAVOURS,
+        default="auto",
+        help="nspawn: real systemd; plain: no systemd, faster; auto (default): nspawn, "
+        "falling back to plain when nspawn is missing or a host fails to boot under it",
+    )
     down = lab_sub.add_parser("down", parents=[site_parent], help="remove the lab, leaving nothing")
     down.add_argument(
         "--orphans",

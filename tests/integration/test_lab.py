@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import json
+import logging
+import re
 import shutil
+import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -12,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from cityguard.config import cache_dir
-from cityguard.lab import HostSpec, find_leftovers, status
+from cityguard.lab import HostSpec, LabError, find_leftovers, status
+from cityguard.lab import host as lab_host
 from cityguard.lab import lab as lab_engine
 from cityguard.lab.network import IPV4_POOL
 
@@ -20,17 +25,28 @@ pytestmark = pytest.mark.integration
 SPECS = [HostSpec("alpha1", ("web",)), HostSpec("beta1", ("db",))]
 
 
+# any lab's names; another lab may run concurrently, and its own tests account for it
+LAB_NAME = re.compile(r"cg[0-9a-f]{6}(h\d+|br)")
+
+
 def machine_state() -> dict[str, str]:
-    """What a lab must not leave changed on this machine."""
+    """What a lab must not leave changed on this machine (lines naming a lab are left out:
+    find_leftovers checks this lab's own resources)."""
     def out(*argv: str) -> str:
         return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
 
+    def without_labs(text: str) -> str:
+        return "".join(ln for ln in text.splitlines(True) if not LAB_NAME.search(ln))
+
     return {
-        "netns": out("ip", "netns", "list"),
-        "routes6": out("ip", "-6", "route", "show", "table", "main"),
-        "routes4": out("ip", "-4", "route", "show", "table", "main"),
-        "overlays": "".join(ln for ln in Path("/proc/mounts").read_text().splitlines(True)
-                            if ln.split()[2] == "overlay"),
+        "hostname": socket.gethostname(),
+        "links": without_labs(out("ip", "-br", "link")),
+        "netns": without_labs(out("ip", "netns", "list")),
+        "routes6": without_labs(out("ip", "-6", "route", "show", "table", "main")),
+        "routes4": without_labs(out("ip", "-4", "route", "show", "table", "main")),
+        "overlays": without_labs("".join(
+            ln for ln in Path("/proc/mounts").read_text().splitlines(True)
+            if ln.split()[2] == "overlay")),
     }
 
 
@@ -63,25 +79,23 @@ def ssh(lab: lab_engine.Lab, host: str, command: str) -> subprocess.CompletedPro
                           capture_output=True, text=True, timeout=30, check=False)
 
 
-def test_lab_up_status_down_leaves_nothing(state_dir: Path) -> None:
-    before = machine_state()
-    lab = lab_engine.up(state_dir, cache_dir(), SPECS)
-    try:
-        _, hosts = status(state_dir)
-        assert [(h.name, h.running, h.ssh) for h in hosts] == [
-            ("alpha1", True, True), ("beta1", True, True)]
-        for host in lab.hosts:
-            assert ipaddress.IPv6Address(host.ipv6) in ipaddress.IPv6Network("fc00::/7")
-            assert ipaddress.IPv4Address(host.ipv4) in IPV4_POOL
-        # hosts find each other by name (no DNS in the lab) over both stacks
-        assert ssh(lab, "alpha1", "sudo ping -6 -c1 -W2 beta1").returncode == 0
-        assert ssh(lab, "alpha1", "sudo ping -4 -c1 -W2 beta1").returncode == 0
-        assert ssh(lab, "alpha1", "hostname").stdout.strip() == "alpha1"
-        # postgresql runs only on db hosts
-        assert ssh(lab, "beta1", "systemctl is-enabled postgresql").stdout.strip() == "enabled"
-        assert ssh(lab, "alpha1", "systemctl is-enabled postgresql").stdout.strip() != "enabled"
-    finally:
-        assert lab_engine.down(state_dir) == lab.lab_id
+def assert_lab_works(lab: lab_engine.Lab, state_dir: Path) -> None:
+    """What both flavours must give: SSH, both IP stacks by name, hostnames, addresses."""
+    _, hosts = status(state_dir)
+    assert [(h.name, h.running, h.ssh) for h in hosts] == [
+        ("alpha1", True, True), ("beta1", True, True)]
+    for host in lab.hosts:
+        assert ipaddress.IPv6Address(host.ipv6) in ipaddress.IPv6Network("fc00::/7")
+        assert ipaddress.IPv4Address(host.ipv4) in IPV4_POOL
+    # hosts find each other by name (no DNS in the lab) over both stacks
+    assert ssh(lab, "alpha1", "sudo ping -6 -c1 -W2 beta1").returncode == 0
+    assert ssh(lab, "alpha1", "sudo ping -4 -c1 -W2 beta1").returncode == 0
+    assert ssh(lab, "alpha1", "hostname").stdout.strip() == "alpha1"
+    assert ssh(lab, "beta1", "hostname").stdout.strip() == "beta1"
+
+
+def assert_down_leaves_nothing(lab: lab_engine.Lab, state_dir: Path,
+                               before: dict[str, str]) -> None:
     assert find_leftovers(lab.lab_id).empty()
     assert lab_processes(lab) == []
     assert not lab.socket_dir.exists()
@@ -89,17 +103,88 @@ def test_lab_up_status_down_leaves_nothing(state_dir: Path) -> None:
     assert machine_state() == before
 
 
-def test_leftovers_are_found_and_removed_after_state_is_lost(state_dir: Path) -> None:
-    lab = lab_engine.up(state_dir, cache_dir(), SPECS[:1])
+def test_lab_up_status_down_leaves_nothing(state_dir: Path) -> None:
+    before = machine_state()
+    lab = lab_engine.up(state_dir, cache_dir(), SPECS, flavour="nspawn")
+    try:
+        assert lab.flavour == "nspawn"
+        assert_lab_works(lab, state_dir)
+        # postgresql runs only on db hosts
+        assert ssh(lab, "beta1", "systemctl is-enabled postgresql").stdout.strip() == "enabled"
+        assert ssh(lab, "alpha1", "systemctl is-enabled postgresql").stdout.strip() != "enabled"
+    finally:
+        assert lab_engine.down(state_dir) == lab.lab_id
+    assert_down_leaves_nothing(lab, state_dir, before)
+
+
+def test_plain_lab_up_status_down_leaves_nothing(state_dir: Path) -> None:
+    before = machine_state()
+    lab = lab_engine.up(state_dir, cache_dir(), SPECS, flavour="plain")
+    try:
+        assert lab.flavour == "plain"
+        assert json.loads((lab.directory / lab_engine.STATE_FILE).read_text())["flavour"] == "plain"
+        assert_lab_works(lab, state_dir)
+        # postgresql runs only on db hosts (no systemd: asked of the cluster itself)
+        wait_ready = "for i in $(seq 100); do pg_isready -q && exit; sleep 0.1; done; exit 1"
+        assert ssh(lab, "beta1", wait_ready).returncode == 0
+        assert "online" in ssh(lab, "beta1", "pg_lsclusters -h").stdout
+        assert "online" not in ssh(lab, "alpha1", "pg_lsclusters -h").stdout
+        # global sysctls are read-only, the host's own network ones are not (as under nspawn)
+        assert ssh(lab, "alpha1", "sudo sysctl -qw kernel.randomize_va_space=2").returncode != 0
+        assert ssh(lab, "alpha1", "sudo sysctl -qw net.ipv4.ip_forward=0").returncode == 0
+        # no SLAAC until the IPv6 rollout asks for it, like networkd's IPv6AcceptRA=no
+        accept_ra = "cat /proc/sys/net/ipv6/conf/host0/accept_ra"
+        assert ssh(lab, "alpha1", accept_ra).stdout.strip() == "0"
+        assert ssh(lab, "alpha1", "systemd-detect-virt --container").stdout.strip() != "none"
+        assert ssh(lab, "alpha1", "sudo service ssh reload").returncode == 0
+        assert ssh(lab, "alpha1", "true").returncode == 0
+    finally:
+        assert lab_engine.down(state_dir) == lab.lab_id
+    assert_down_leaves_nothing(lab, state_dir, before)
+
+
+def test_auto_falls_back_to_plain_when_nspawn_fails(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = machine_state()
+
+    def broken_boot(*_args: object) -> int:
+        raise LabError("simulated nspawn failure")
+
+    monkeypatch.setattr(lab_host, "boot", broken_boot)
+    with caplog.at_level(logging.WARNING, logger="cityguard.lab"):
+        lab = lab_engine.up(state_dir, cache_dir(), SPECS[:1])
+    try:
+        assert lab.flavour == "plain"
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+            "lab hosts did not boot under systemd-nspawn (simulated nspawn failure): "
+            "retrying without systemd"]
+        assert [(h.name, h.ssh) for h in status(state_dir)[1]] == [("alpha1", True)]
+    finally:
+        assert lab_engine.down(state_dir) == lab.lab_id
+    assert_down_leaves_nothing(lab, state_dir, before)
+
+
+@pytest.mark.parametrize("flavour", ["nspawn", "plain"])
+def test_leftovers_are_found_and_removed_after_state_is_lost(
+    state_dir: Path, flavour: str
+) -> None:
+    lab = lab_engine.up(state_dir, cache_dir(), SPECS[:1], flavour=flavour)
     (state_dir / "lab" / lab_engine.STATE_FILE).unlink()  # as if cityguard crashed
+    machine = lab.hosts[0].machine
     found = find_leftovers(lab.lab_id)
-    assert list(found.processes.values()) == [lab.hosts[0].machine]
-    assert [m.parent.name for m in found.mounts] == [lab.hosts[0].machine]
-    assert found.cgroups == [lab.hosts[0].machine]
+    assert list(found.processes.values()) == [machine]
+    assert [m.parent.name for m in found.mounts] == [machine]
     assert found.bridges == [lab.bridge]
+    assert found.socket_dirs == [lab.socket_dir]
+    if flavour == "nspawn":
+        assert (found.cgroups, found.netns, found.veths) == ([machine], [], [])
+    else:
+        assert (found.cgroups, found.netns, found.veths) == ([], [machine], [machine + "v"])
     lab_engine.remove_leftovers(found)
     assert find_leftovers(lab.lab_id).empty()
     assert lab_processes(lab) == []
+    assert not lab.socket_dir.exists()
 
 
 def test_a_second_lab_for_the_same_site_is_refused(state_dir: Path) -> None:

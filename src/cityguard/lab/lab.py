@@ -1,32 +1,39 @@
 """Bring a lab up, report on it, and take it down leaving nothing behind.
 
 Every name (bridge, machines, cgroups, mount points, control sockets) carries the lab id, so
-two labs never collide and a lab whose state file was lost can still be found and removed.
+two labs never collide and a lab whose state file was lost can still be found and removed
+(leftovers.py). Hosts boot with real systemd under nspawn (host.py) or, as a fallback, without
+systemd (plain.py); lab.json records which.
 """
 
 from __future__ import annotations
 
 import json
-import re
+import logging
 import secrets
 import shutil
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cityguard.lab import host as lab_host
-from cityguard.lab import network
+from cityguard.lab import network, plain, sshconfig
 from cityguard.lab.command import LabError, run
 from cityguard.lab.image import ADMIN_USER, ensure_image
-from cityguard.lab.requirements import ensure_packages
+from cityguard.lab.leftovers import SOCKET_ROOT
+from cityguard.lab.leftovers import Leftovers as Leftovers  # re-exported for callers
+from cityguard.lab.leftovers import find_leftovers as find_leftovers
+from cityguard.lab.leftovers import remove_leftovers as remove_leftovers
+from cityguard.lab.requirements import ensure_packages_for
+
+log = logging.getLogger(__name__)
 
 STATE_FILE = "lab.json"
-MACHINE_PATTERN = re.compile(r"^cg([0-9a-f]{6})h\d+$")
-BRIDGE_PATTERN = re.compile(r"^cg([0-9a-f]{6})br$")
-SOCKET_ROOT = Path("/run/cityguard")
 SSH_WAIT_S = 90.0
+# nspawn: real systemd (preferred); plain: namespaces + tini, no systemd (plain.py);
+# auto: nspawn, falling back to plain when nspawn is missing or a host fails to boot under it
+FLAVOURS = ("auto", "nspawn", "plain")
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,7 @@ class Lab:
     hosts: list[lab_host.HostPlan]
     pids: dict[str, int] = field(default_factory=dict)
     started_at: float = 0.0
+    flavour: str = "nspawn"  # how the hosts were booted: "nspawn" or "plain"
 
     @property
     def key_path(self) -> Path:
@@ -83,6 +91,7 @@ class Lab:
             "bridge": self.bridge,
             "pids": self.pids,
             "started_at": self.started_at,
+            "flavour": self.flavour,
             "hosts": [asdict(h) for h in self.hosts],
         }
         (self.directory / STATE_FILE).write_text(json.dumps(data, indent=2))
@@ -95,22 +104,55 @@ class Lab:
         data = json.loads(path.read_text())
         hosts = [lab_host.HostPlan(**{**h, "groups": tuple(h["groups"])}) for h in data["hosts"]]
         return cls(
-            data["lab_id"], directory, data["bridge"], hosts, data["pids"], data["started_at"]
+            data["lab_id"],
+            directory,
+            data["bridge"],
+            hosts,
+            data["pids"],
+            data["started_at"],
+            data.get("flavour", "nspawn"),  # labs saved before flavours existed were nspawn
         )
 
+    def running(self, machine: str) -> bool:
+        """Whether the host's nspawn or unshare process is still the one this lab started."""
+        pid = self.pids.get(machine, -1)
+        if self.flavour == "plain":
+            return plain.is_our_unshare(pid, machine)
+        return lab_host.is_our_nspawn(pid, machine)
 
-def up(state_dir: Path, cache_dir: Path, specs: list[HostSpec]) -> Lab:
-    """Create the bridge and boot every host; on any failure, remove what was made."""
+
+def up(state_dir: Path, cache_dir: Path, specs: list[HostSpec], flavour: str = "auto") -> Lab:
+    """Create the bridge and boot every host; on any failure, remove what was made.
+
+    flavour "auto" boots with nspawn and, when systemd-nspawn is missing or a host does not
+    boot under it, tears that lab down and boots the hosts again with the plain flavour.
+    """
+    if flavour not in FLAVOURS:
+        raise LabError(f"unknown lab flavour {flavour!r}: choose one of {', '.join(FLAVOURS)}")
     if not specs:
         raise LabError("no hosts to start: the inventory is empty")
-    directory = state_dir / "lab"
-    existing = Lab.load(directory)
+    existing = Lab.load(state_dir / "lab")
     if existing is not None:
         raise LabError(
             f"a lab ({existing.lab_id}) is already up for this site: run 'cityguard lab down' first"
         )
-    ensure_packages()
+    chosen = ensure_packages_for(flavour)
     image = ensure_image(cache_dir)
+    if flavour != "auto" or chosen == "plain":
+        return _up_once(state_dir, image.rootfs, specs, chosen)
+    try:
+        return _up_once(state_dir, image.rootfs, specs, "nspawn")
+    except LabError as error:
+        if Lab.load(state_dir / "lab") is not None:
+            raise  # the failed lab could not be removed: do not start another over it
+        log.warning(
+            "lab hosts did not boot under systemd-nspawn (%s): retrying without systemd", error
+        )
+        return _up_once(state_dir, image.rootfs, specs, "plain")
+
+
+def _up_once(state_dir: Path, rootfs: Path, specs: list[HostSpec], flavour: str) -> Lab:
+    directory = state_dir / "lab"
     lab_id = secrets.token_hex(3)
     plan = network.plan_addresses(lab_id, network.ipv4_networks_in_use())
     hosts = [
@@ -126,10 +168,17 @@ def up(state_dir: Path, cache_dir: Path, specs: list[HostSpec]) -> Lab:
         for index, spec in enumerate(specs)
     ]
     directory.mkdir(parents=True, exist_ok=True)
-    lab = Lab(lab_id, directory, network.bridge_name(lab_id), hosts, started_at=time.time())
+    lab = Lab(
+        lab_id,
+        directory,
+        network.bridge_name(lab_id),
+        hosts,
+        started_at=time.time(),
+        flavour=flavour,
+    )
     try:
         lab.save()
-        _start(lab, plan, image.rootfs)
+        _start(lab, plan, rootfs)
     except BaseException:
         down(state_dir)
         raise
@@ -161,7 +210,8 @@ def _start(lab: Lab, plan: network.AddressPlan, rootfs: Path) -> None:
 
     def prepare_and_boot(plan_host: lab_host.HostPlan) -> tuple[str, int, str]:
         root = lab_host.prepare(plan_host, lab.directory, rootfs, admin_uid, public_key, etc_hosts)
-        pid = lab_host.boot(plan_host, root, lab.bridge, lab.directory)
+        boot = plain.boot if lab.flavour == "plain" else lab_host.boot
+        pid = boot(plan_host, root, lab.bridge, lab.directory)
         return plan_host.machine, pid, lab_host.host_public_key(root)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -186,51 +236,24 @@ def _write_ssh_files(lab: Lab, host_keys: dict[str, str]) -> None:
     lab.socket_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     known_hosts = lab.directory / "known_hosts"
     known_hosts.write_text("".join(f"{n} ssh-ed25519 {k}\n" for n, k in host_keys.items()))
-    blocks = [
-        f"Host {h.name}\n"
-        f"  HostName {h.ipv6}\n"
-        f"  User {ADMIN_USER}\n"
-        f"  IdentityFile {lab.key_path}\n"
-        "  IdentitiesOnly yes\n"
-        f"  UserKnownHostsFile {known_hosts}\n"
-        f"  HostKeyAlias {h.name}\n"
-        "  StrictHostKeyChecking yes\n"
-        "  BatchMode yes\n"
-        "  ConnectTimeout 5\n"
-        "  ControlMaster auto\n"
-        f"  ControlPath {lab.socket_dir}/%n\n"
-        "  ControlPersist 60s\n"
-        for h in lab.hosts
-    ]
-    lab.ssh_config.write_text("\n".join(blocks))
+    text = sshconfig.config_text(lab.hosts, lab.key_path, known_hosts, lab.socket_dir)
+    lab.ssh_config.write_text(text)
     lab.hostvars_path.write_text(json.dumps(lab.hostvars(), indent=2))
 
 
 def ssh_answers(lab: Lab, name: str, timeout_s: int = 3) -> bool:
-    """A fresh login (no shared control socket), so the answer is about sshd right now."""
-    argv = [
-        "ssh",
-        "-F",
-        str(lab.ssh_config),
-        "-o",
-        "ControlPath=none",
-        "-o",
-        f"ConnectTimeout={timeout_s}",
-        name,
-        "true",
-    ]
-    try:
-        return subprocess.run(argv, capture_output=True, timeout=timeout_s + 5).returncode == 0
-    except subprocess.TimeoutExpired:
-        return False
+    return sshconfig.answers(lab.ssh_config, name, timeout_s)
 
 
 def _wait_for_ssh(lab: Lab, plan_host: lab_host.HostPlan) -> None:
     deadline = time.monotonic() + SSH_WAIT_S
     while time.monotonic() < deadline:
-        if not lab_host.is_our_nspawn(lab.pids[plan_host.machine], plan_host.machine):
-            log = lab_host.host_dir(lab.directory, plan_host.machine) / "console.log"
-            raise LabError(f"host {plan_host.name} stopped while booting (see {log})")
+        if not lab.running(plan_host.machine):
+            console = lab_host.host_dir(lab.directory, plan_host.machine) / "console.log"
+            last = console.read_text(errors="replace").strip().splitlines()[-3:]
+            raise LabError(
+                f"host {plan_host.name} stopped while booting: {' | '.join(last) or 'no output'}"
+            )
         if ssh_answers(lab, plan_host.name, timeout_s=1):
             return
         time.sleep(0.1)
@@ -253,74 +276,13 @@ def status(state_dir: Path) -> tuple[Lab | None, list[HostStatus]]:
         return None, []
 
     def probe(h: lab_host.HostPlan) -> HostStatus:
-        running = lab_host.is_our_nspawn(lab.pids.get(h.machine, -1), h.machine)
+        running = lab.running(h.machine)
         return HostStatus(
             h.name, h.machine, h.ipv6, h.ipv4, running, running and ssh_answers(lab, h.name)
         )
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         return lab, list(pool.map(probe, lab.hosts))
-
-
-@dataclass
-class Leftovers:
-    """Everything on this machine that belongs to a lab, found by name rather than state."""
-
-    processes: dict[int, str] = field(default_factory=dict)  # nspawn pid -> machine
-    mounts: list[Path] = field(default_factory=list)
-    cgroups: list[str] = field(default_factory=list)  # machine names
-    bridges: list[str] = field(default_factory=list)
-
-    def empty(self) -> bool:
-        return not (self.processes or self.mounts or self.cgroups or self.bridges)
-
-
-def find_leftovers(lab_id: str | None = None) -> Leftovers:
-    """Find lab resources by their names; lab_id None finds those of every cityguard lab."""
-
-    def ours(match: re.Match[str] | None) -> bool:
-        return match is not None and (lab_id is None or match.group(1) == lab_id)
-
-    found = Leftovers()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
-        except OSError:
-            continue
-        if argv and argv[0].endswith("systemd-nspawn"):
-            for arg in argv:
-                if arg.startswith("--machine=") and ours(MACHINE_PATTERN.match(arg[10:])):
-                    found.processes[int(proc.name)] = arg[10:]
-    for line in Path("/proc/mounts").read_text().splitlines():
-        mountpoint = Path(line.split()[1].replace("\\040", " "))
-        if mountpoint.name == "root" and ours(MACHINE_PATTERN.match(mountpoint.parent.name)):
-            found.mounts.append(mountpoint)
-    for hierarchy in lab_host.CGROUP_HIERARCHIES:
-        if hierarchy.exists():
-            found.cgroups += [
-                d.name
-                for d in hierarchy.iterdir()
-                if d.is_dir() and ours(MACHINE_PATTERN.match(d.name))
-            ]
-    found.cgroups = sorted(set(found.cgroups))
-    found.bridges = [
-        d.name for d in Path("/sys/class/net").iterdir() if ours(BRIDGE_PATTERN.match(d.name))
-    ]
-    return found
-
-
-def remove_leftovers(found: Leftovers) -> None:
-    """Stop hosts first (in parallel), then cgroups, mounts and bridges, in that order."""
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(lambda item: lab_host.stop(*item), found.processes.items()))
-    for machine in found.cgroups:
-        lab_host.remove_cgroups(machine)
-    for mountpoint in found.mounts:
-        lab_host.unmount(mountpoint)
-    for bridge in found.bridges:
-        network.delete_bridge(bridge)
 
 
 def down(state_dir: Path) -> str | None:

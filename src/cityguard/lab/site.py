@@ -11,8 +11,8 @@ def host_specs(site: Site, limit: str | None = None) -> list[HostSpec]:
     return [HostSpec(name, tuple(inventory.groups_of(name))) for name in inventory.select(limit)]
 
 
-def up_for_site(site: Site, limit: str | None = None) -> Lab:
-    return up(site.state_dir, cache_dir(), host_specs(site, limit))
+def up_for_site(site: Site, limit: str | None = None, flavour: str = "auto") -> Lab:
+    return up(site.state_dir, cache_dir(), host_specs(site, limit), flavour)
 
 
 def down_for_site(site: Site) -> str | None:
