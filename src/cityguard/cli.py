@@ -58,7 +58,7 @@ def cmd_lab(args: argparse.Namespace) -> ExitCode:
         with console.status("starting lab hosts"):
             lab = up_for_site(site, args.limit, args.flavour)
         console.print(
-            f"lab {lab.lab_id} up: {len(lab.hosts)} hosts in "
+            f"lab {lab.lab_id} up ({lab.flavour}): {len(lab.hosts)} hosts in "
             f"{time.monotonic() - started:.1f} s; ssh config: {lab.ssh_config}"
         )
         return ExitCode.OK
@@ -70,6 +70,7 @@ def cmd_lab(args: argparse.Namespace) -> ExitCode:
     if running is None:
         console.print("no lab is up for this site")
         return ExitCode.OK
+    console.print(f"lab {running.lab_id} ({running.flavour}), bridge {running.bridge}")
     for host in hosts:
         state = (
             "ssh ok" if host.ssh else ("running, ssh not answering" if host.running else "stopped")
