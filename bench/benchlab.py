@@ -42,13 +42,14 @@ class BenchLab:
     previous_state: str | None
 
     @classmethod
-    def start(cls, limit: str) -> BenchLab:
+    def start(cls, limit: str, flavour: str = "nspawn") -> BenchLab:
         """Lab hosts for the example site's `limit`, in a fresh temporary state directory."""
         state = Path(tempfile.mkdtemp(prefix="cgb-", dir="/tmp"))
         previous = os.environ.get("CITYGUARD_STATE")
         os.environ["CITYGUARD_STATE"] = str(state)
         try:
-            lab = lab_engine.up(state, cache_dir(), host_specs(load_site(SITE), limit))
+            specs = host_specs(load_site(SITE), limit)
+            lab = lab_engine.up(state, cache_dir(), specs, flavour=flavour)
         except BaseException:
             cls(state, None, previous).stop()  # type: ignore[arg-type]
             raise
