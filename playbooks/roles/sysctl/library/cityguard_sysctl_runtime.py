@@ -1,9 +1,11 @@
 #!/usr/bin/python
 """Ansible module: set sysctl values at runtime, only where they differ, with check-mode diffs.
 
-Network keys (net.*) belong to the host's network namespace and are always applied. Other keys
-(kernel.*, fs.*, vm.*) are global to the machine: inside a container they are neither ours to
-set nor writable, so there they are reported as skipped instead of failing the play.
+Network keys (net.*) belong to the host's network namespace and are applied everywhere, except
+the few that exist only in the machine's initial namespace: a container does not have them.
+Other keys (kernel.*, fs.*, vm.*) are global to the machine: inside a container they are neither
+ours to set nor writable. Both kinds are reported as skipped in a container instead of failing
+the play; the persisted file still carries them. On a real server a missing key is an error.
 """
 
 from __future__ import annotations
@@ -26,8 +28,15 @@ PROC_SYS = "/proc/sys"
 
 
 def in_container() -> bool:
-    # systemd writes this file in every container it runs in (nspawn, LXC, podman, ...)
-    return os.path.exists("/run/systemd/container")
+    """systemd writes /run/systemd/container in every container it runs in; a container
+    started without systemd still names itself in PID 1's environment."""
+    if os.path.exists("/run/systemd/container"):
+        return True
+    try:
+        with open("/proc/1/environ", "rb") as stream:
+            return any(v.startswith(b"container=") for v in stream.read().split(b"\0"))
+    except OSError:
+        return False
 
 
 def proc_path(key: str) -> str:
@@ -46,14 +55,18 @@ def main() -> None:
     module = AnsibleModule(argument_spec={"settings": {"type": "dict", "required": True}},
                            supports_check_mode=True)
     container = in_container()
-    changed, skipped, before, after = [], [], {}, {}
+    changed, skipped_global, skipped_namespace = [], [], []
+    before, after = {}, {}
     for key, wanted in sorted(module.params["settings"].items()):
         wanted = " ".join(str(wanted).split())
         if container and not key.startswith("net."):
-            skipped.append(key)
+            skipped_global.append(key)
             continue
         current = read(key)
         if current is None:
+            if container:
+                skipped_namespace.append(key)
+                continue
             module.fail_json(msg=f"sysctl {key} does not exist on this host")
         if current == wanted:
             continue
@@ -68,8 +81,9 @@ def main() -> None:
     diff = {"before": "".join(f"{k} = {v}\n" for k, v in before.items()),
             "after": "".join(f"{k} = {v}\n" for k, v in after.items()),
             "before_header": "runtime", "after_header": "runtime"}
-    module.exit_json(changed=bool(changed), changed_keys=changed, skipped_global=skipped,
-                     container=container, diff=diff)
+    module.exit_json(changed=bool(changed), changed_keys=changed, skipped_global=skipped_global,
+                     skipped_initial_namespace_only=skipped_namespace, container=container,
+                     diff=diff)
 
 
 if __name__ == "__main__":
