@@ -88,9 +88,6 @@ def ipv6_values(lab, host: str) -> dict[str, str]:  # type: ignore[no-untyped-de
 def env(lab_session) -> Iterator[pytest.MonkeyPatch]:  # type: ignore[no-untyped-def]
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CITYGUARD_STATE", str(lab_session.state_dir))
-        # Ansible's default ControlPath hashes host name, port and user only, which every lab
-        # shares: without a directory of its own, a run could reuse another lab's connection
-        patch.setenv("ANSIBLE_SSH_CONTROL_PATH_DIR", str(lab_session.state_dir / "cp"))
         yield patch
 
 

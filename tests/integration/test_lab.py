@@ -191,3 +191,44 @@ def test_a_second_lab_for_the_same_site_is_refused(state_dir: Path) -> None:
     lab_engine.up(state_dir, cache_dir(), SPECS[:1])
     with pytest.raises(lab_engine.LabError, match="already up"):
         lab_engine.up(state_dir, cache_dir(), SPECS[:1])
+
+
+PROBE_PLAYBOOK = """\
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Read the addresses of the host Ansible really reached
+      ansible.builtin.command: ip -6 -br addr show dev host0
+      register: addresses
+      changed_when: false
+    - name: It is this lab's host, not a same-named host of another lab
+      ansible.builtin.assert:
+        that: cityguard_lab_ipv6 in addresses.stdout
+"""
+
+
+def test_two_labs_with_the_same_host_names_never_share_connections(
+    state_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cityguard.ansible import PlaybookRequest, run_playbook
+
+    monkeypatch.delenv("ANSIBLE_SSH_CONTROL_PATH_DIR", raising=False)
+    other_state = Path(tempfile.mkdtemp(prefix="cgl-", dir="/tmp"))
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "probe.yml").write_text(PROBE_PLAYBOOK)
+    try:
+        labs = [lab_engine.up(state_dir, cache_dir(), SPECS[:1]),
+                lab_engine.up(other_state, cache_dir(), SPECS[:1])]
+        for round_number, lab in enumerate([*labs, *labs]):
+            path = tmp_path / f"inventory-{round_number}.yml"
+            path.write_text(json.dumps({"all": {"hosts": lab.hostvars()}}))
+            result = run_playbook(PlaybookRequest(project_dir=project, playbook="probe.yml",
+                                                  inventory=path,
+                                                  run_dir=tmp_path / f"run-{round_number}"),
+                                  progress=False)
+            assert result.ok, [t.message for t in result.tasks if t.status == "failed"]
+            assert result.hosts["alpha1"].ok == 2  # both tasks really ran on a host
+    finally:
+        lab_engine.down(other_state)
+        shutil.rmtree(other_state, ignore_errors=True)

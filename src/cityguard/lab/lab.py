@@ -72,12 +72,18 @@ class Lab:
         return SOCKET_ROOT / self.lab_id
 
     def hostvars(self) -> dict[str, dict[str, str]]:
-        """Ansible connection variables per host; ssh_config carries keys and host keys."""
+        """Ansible connection variables per host; ssh_config carries keys and host keys.
+
+        Ansible names its shared connections after host, port and user only, and every lab
+        has a `web1` reached as cgadmin: without a control path directory of the lab's own, a
+        run could reuse another lab's open connection and change the wrong host.
+        """
         return {
             h.name: {
                 "ansible_host": h.name,
                 "ansible_user": ADMIN_USER,
                 "ansible_ssh_common_args": f"-F {self.ssh_config}",
+                "ansible_control_path_dir": str(self.socket_dir / "ansible"),
                 "ansible_python_interpreter": "/usr/bin/python3",
                 "cityguard_lab_ipv6": h.ipv6,
                 "cityguard_lab_ipv4": h.ipv4,
