@@ -89,7 +89,7 @@ def test_check_passes_with_observed_values_in_evidence(first_harden, lab):  # ty
     web_root = results[("web1", "CG-SSH-001")]["checks"][0]
     assert web_root["observed"] == "PermitRootLogin: no"
     aslr = {c["check_id"]: c for c in results[("db1", "CG-KRN-001")]["checks"]}
-    runtime = aslr["test_sysctl::test_kernel_settings_active[CG-KRN-001]"]
+    runtime = aslr["test_sysctl::test_kernel_setting_active[CG-KRN-001:kernel.randomize_va_space]"]
     assert runtime["outcome"] == "not-applicable" and "global" in runtime["reason"]
     with SqliteStore(lab.state_dir / "evidence.sqlite") as store:
         stored = store.control_results(report["run"])

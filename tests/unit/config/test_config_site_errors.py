@@ -99,7 +99,7 @@ def test_unknown_key_lists_allowed_keys(site_dir: Path, content: Path) -> None:
 def test_unknown_top_level_key(site_dir: Path, content: Path) -> None:
     assert problems(site_dir, content, VALID + "evidense: {}\n") == [
         "site.yml:16: evidense: unknown key (allowed: site, inventory, baseline, parameters, "
-        "ipv6, drill, eidas, evidence)"
+        "ipv6, drill, eidas, evidence, waivers)"
     ]
 
 

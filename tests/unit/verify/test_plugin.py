@@ -378,40 +378,38 @@ def test_sysctl_checks_record_every_key(tmp_path: Path) -> None:
     )
     assert completed.returncode == 1, completed.stdout + completed.stderr
     results = {r.check_id: r for r in parse_results(results_file.read_text().splitlines())}
-    assert {cid: r.outcome for cid, r in results.items()} == {
-        "test_sysctl::test_network_settings_active[CG-NET-001]": Outcome.FAIL,
-        "test_sysctl::test_network_settings_active[CG-NET-002]": Outcome.PASS,
-        "test_sysctl::test_network_settings_persisted[CG-NET-001]": Outcome.FAIL,
-        "test_sysctl::test_network_settings_persisted[CG-NET-002]": Outcome.FAIL,
-        "test_sysctl::test_kernel_settings_active[CG-KRN-001]": Outcome.NOT_APPLICABLE,
-        "test_sysctl::test_kernel_settings_persisted[CG-KRN-001]": Outcome.PASS,
-    }
-    active = results["test_sysctl::test_network_settings_active[CG-NET-001]"]
-    assert active.reason == (
-        "net.ipv4.conf.all.accept_redirects: observed 1, expected 0; "
-        "net.ipv6.conf.default.accept_redirects: observed (absent), expected 0"
+    active = "test_sysctl::test_network_setting_active[CG-NET-001:{}]"
+    persisted = "test_sysctl::test_network_setting_persisted[CG-NET-001:{}]"
+    redirects = "net.ipv4.conf.all.accept_redirects"
+    wrong = results[active.format(redirects)]
+    assert (wrong.outcome, wrong.observed, wrong.reason) == (
+        Outcome.FAIL,
+        f"{redirects}: 1",
+        f"{redirects}: observed 1, expected 0",
     )
-    assert active.observed == (
-        "net.ipv4.conf.all.accept_redirects: 1; net.ipv4.conf.default.accept_redirects: 0; "
-        "net.ipv6.conf.all.accept_redirects: 0; net.ipv6.conf.default.accept_redirects: (absent)"
+    assert results[active.format("net.ipv4.conf.default.accept_redirects")].outcome is Outcome.PASS
+    in_file = results[persisted.format("net.ipv6.conf.default.accept_redirects")]
+    assert (in_file.outcome, in_file.observed) == (
+        Outcome.FAIL,
+        "net.ipv6.conf.default.accept_redirects in /etc/sysctl.conf: 1",
     )
-    assert active.expected == (
-        "net.ipv4.conf.all.accept_redirects: 0; net.ipv4.conf.default.accept_redirects: 0; "
-        "net.ipv6.conf.all.accept_redirects: 0; net.ipv6.conf.default.accept_redirects: 0"
+    absent = results[
+        "test_sysctl::test_network_setting_persisted"
+        "[CG-NET-002:net.ipv4.conf.all.accept_source_route]"
+    ]
+    assert absent.reason == (
+        "net.ipv4.conf.all.accept_source_route in no file: observed (absent), expected 0"
     )
-    persisted = results["test_sysctl::test_network_settings_persisted[CG-NET-001]"]
-    assert persisted.reason == "net.ipv6.conf.default.accept_redirects: observed 1, expected 0"
-    assert persisted.observed is not None
-    assert persisted.observed.count("; ") == 3
-    source_route = results["test_sysctl::test_network_settings_persisted[CG-NET-002]"]
-    assert source_route.reason == "; ".join(
-        f"net.ipv{v}.conf.{s}.accept_source_route: observed (absent), expected 0"
-        for v in (4, 6)
-        for s in ("all", "default")
-    )
-    kernel = results["test_sysctl::test_kernel_settings_active[CG-KRN-001]"]
+    kernel = results[
+        "test_sysctl::test_kernel_setting_active[CG-KRN-001:kernel.randomize_va_space]"
+    ]
+    assert kernel.outcome is Outcome.NOT_APPLICABLE
     assert kernel.reason is not None
     assert kernel.reason.startswith("kernel.* sysctls are global: a systemd-nspawn container")
-    assert results["test_sysctl::test_kernel_settings_persisted[CG-KRN-001]"].observed == (
-        "kernel.randomize_va_space: 2"
+    kernel_file = results[
+        "test_sysctl::test_kernel_setting_persisted[CG-KRN-001:kernel.randomize_va_space]"
+    ]
+    assert kernel_file.outcome is Outcome.PASS
+    assert kernel_file.observed == (
+        "kernel.randomize_va_space in /etc/sysctl.d/60-cityguard.conf: 2"
     )
