@@ -239,8 +239,10 @@ def select(
                 ]
             )
         chosen = [cid for cid in baseline.controls if cid in only]
+    # parameters of every baseline control, not only the chosen ones: a role that builds one
+    # file from several controls (a firewall ruleset) must not lose the others' settings
     parameters = {}
-    for cid in chosen:
+    for cid in baseline.controls:
         merged = dict(catalog.controls[cid].parameters)
         for layer in (baseline.parameters.get(cid, {}), site_parameters.get(cid, {})):
             merged = deep_merge(merged, layer)

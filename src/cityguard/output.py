@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -77,6 +79,13 @@ def harden_summary(console: Console, result: PlaybookResult, check: bool, run_id
             host, str(stats.ok), str(stats.changed), str(stats.failed), str(stats.unreachable)
         )
     console.print(table)
+    if not result.hosts and result.rc != 0:
+        console.print(
+            f"the playbook did not run (ansible rc={result.rc}): "
+            + playbook_failure(result.artifacts_dir),
+            style="red",
+            markup=False,
+        )
     verb = "would change" if check else "changed"
     for task in result.tasks:
         if task.status == "changed":
@@ -94,6 +103,16 @@ def harden_summary(console: Console, result: PlaybookResult, check: bool, run_id
             console.print(f"{task.host}: {task.task}: {task.message}", style="red", markup=False)
     console.print(f"{verb}: {result.changed_total}; artifacts: {result.artifacts_dir}")
     console.print(f"evidence run {run_id}")
+
+
+def playbook_failure(artifacts_dir: Path) -> str:
+    """Ansible's own last words when it stopped before any host ran (e.g. a syntax error)."""
+    stdout = artifacts_dir / "stdout"
+    if not stdout.exists():
+        return f"no output kept in {artifacts_dir}"
+    text = re.sub(r"\x1b\[[0-9;]*m", "", stdout.read_text(errors="replace"))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " | ".join(lines[-4:]) or f"no output kept in {artifacts_dir}"
 
 
 def unified_diff(diff: Any) -> str:

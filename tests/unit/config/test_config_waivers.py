@@ -17,7 +17,9 @@ def site_with(tmp_path: Path, waivers: str) -> Path:
     site = tmp_path / "site"
     shutil.copytree(EXAMPLE, site)
     path = site / "site.yml"
-    path.write_text(path.read_text() + "\nwaivers:\n" + waivers)
+    text = path.read_text()
+    assert "\nwaivers: []\n" in text
+    path.write_text(text.replace("\nwaivers: []\n", "\nwaivers:\n" + waivers))
     return path
 
 
@@ -69,6 +71,8 @@ def test_a_waiver_needs_an_approver_and_a_real_date(tmp_path: Path) -> None:
         load_site(path)
     lines = str(caught.value).splitlines()
     assert len(lines) == 2, lines
-    assert lines[0].startswith(f"{path}:{line_of(path, '- control')}: waivers[0].approver: ")
+    entry = next(i for i, ln in enumerate(path.read_text().splitlines(), 1)
+                 if ln.startswith("  - control"))
+    assert lines[0].startswith(f"{path}:{entry}: waivers[0].approver: ")
     assert "required key is missing" in lines[0]
     assert lines[1].startswith(f"{path}:{line_of(path, 'someday')}: waivers[0].expires: ")

@@ -1,0 +1,42 @@
+"""How harden results are shown when Ansible stopped before running anything."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from rich.console import Console
+
+from cityguard.ansible import PlaybookResult
+from cityguard.output import harden_summary, unified_diff
+
+
+def test_a_playbook_that_never_ran_shows_ansibles_reason(tmp_path: Path) -> None:
+    (tmp_path / "stdout").write_text(
+        "\x1b[0;31mERROR! couldn't resolve module/action 'ansible.builtin.nope'\x1b[0m\n"
+        "The error appears to be in '/p/roles/x/tasks/main.yml': line 3, column 3\n"
+    )
+    result = PlaybookResult(rc=4, status="failed", hosts={}, tasks=[], artifacts_dir=tmp_path)
+    out = io.StringIO()
+    harden_summary(Console(file=out, width=300), result, check=False, run_id="r1")
+    assert (
+        "the playbook did not run (ansible rc=4): ERROR! couldn't resolve module/action "
+        "'ansible.builtin.nope' | The error appears to be in"
+    ) in out.getvalue()
+
+
+def test_unified_diff_of_a_file_change() -> None:
+    diff = {
+        "before": "a\nb\n",
+        "after": "a\nc\n",
+        "before_header": "/etc/x",
+        "after_header": "/etc/x",
+    }
+    assert unified_diff(diff).splitlines() == [
+        "--- /etc/x",
+        "+++ /etc/x",
+        "@@ -1,2 +1,2 @@",
+        " a",
+        "-b",
+        "+c",
+    ]
