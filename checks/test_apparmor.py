@@ -9,7 +9,8 @@ from collections import Counter
 
 import pytest
 
-from cityguard.verify.sections.system import holds, package, unit
+from cityguard.verify.sections.catalog import holds
+from cityguard.verify.sections.services import package, unit
 
 NO_KERNEL = (
     "a {} container boots no kernel of its own: there is no bootloader entry or "

@@ -8,13 +8,9 @@ Rules are compared by meaning, so `auditctl -l` and the rules files match despit
 
 import pytest
 
-from cityguard.verify.sections.system import (
-    holds,
-    package,
-    parameter_items,
-    parse_audit_rule,
-    unit,
-)
+from cityguard.verify.sections.auditd import parse_audit_rule
+from cityguard.verify.sections.catalog import holds, parameter_items
+from cityguard.verify.sections.services import package, unit
 
 NO_AUDIT = (
     "auditd cannot run in a {} container (EPERM outside the initial PID namespace; "

@@ -5,7 +5,8 @@ import fnmatch
 import pytest
 
 from cityguard.verify.facts import watch_paths
-from cityguard.verify.sections.system import Entry, parameter_items
+from cityguard.verify.sections.catalog import parameter_items
+from cityguard.verify.sections.system_files import Entry
 
 ITEMS = parameter_items("files.yml", "files")
 CASES = [pytest.param(c, p, marks=pytest.mark.controls(c), id=f"{c}:{p}") for c, p in ITEMS]

@@ -12,14 +12,9 @@ from dataclasses import dataclass, field
 import pytest
 import testinfra
 
-from cityguard.verify.sections.system import (
-    approved_services,
-    evaluate,
-    holds,
-    package,
-    packet_for,
-    unit,
-)
+from cityguard.verify.sections.catalog import holds
+from cityguard.verify.sections.firewall import approved_services, evaluate, packet_for
+from cityguard.verify.sections.services import package, unit
 
 # documentation addresses (RFC 5737, RFC 3849): never a real admin network by accident
 OUTSIDE = {

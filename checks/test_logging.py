@@ -6,7 +6,8 @@ import re
 import pytest
 
 from cityguard.verify.facts import watch_paths
-from cityguard.verify.sections.system import holds, package, parameter_items, unit
+from cityguard.verify.sections.catalog import holds, parameter_items
+from cityguard.verify.sections.services import package, unit
 
 OPTIONS = [
     pytest.param(c, o, marks=pytest.mark.controls(c), id=f"{c}:{o}")

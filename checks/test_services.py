@@ -2,7 +2,8 @@
 
 import pytest
 
-from cityguard.verify.sections.system import holds, package, parameter_items, unit
+from cityguard.verify.sections.catalog import holds, parameter_items
+from cityguard.verify.sections.services import package, unit
 
 
 def packages_of(control_id):

@@ -6,7 +6,7 @@ there the running daemon is not-applicable and its configuration is what is prov
 
 import pytest
 
-from cityguard.verify.sections.system import package, unit
+from cityguard.verify.sections.services import package, unit
 
 NO_CLOCK = (
     "a {} container cannot set the clock (chronyd lacks CAP_SYS_TIME, systemd skips "

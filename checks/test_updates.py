@@ -6,7 +6,8 @@ not-applicable; the configuration (apt-config's effective values) is proven ever
 
 import pytest
 
-from cityguard.verify.sections.system import holds, package, unit
+from cityguard.verify.sections.catalog import holds
+from cityguard.verify.sections.services import package, unit
 
 PERIODIC = ("Update-Package-Lists", "Unattended-Upgrade")
 TIMERS = ("apt-daily.timer", "apt-daily-upgrade.timer")

@@ -21,11 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from cityguard.config import content_root
 from cityguard.verify.expectations import Expect
 from cityguard.verify.facts import HostFacts, SectionError, register_section
+from cityguard.verify.sections._common import read_control_parameters, systemd_settings
 
 # ------------------------------------------------------------------------- catalog defaults
 
@@ -40,8 +39,7 @@ def catalog_parameters(check_file: str, control_file: str) -> dict[str, dict[str
     path = Path(check_file).resolve().parent.parent / "policies" / "controls" / control_file
     if not path.is_file():  # the checks were copied away from their content directory
         path = content_root() / "policies" / "controls" / control_file
-    data = yaml.safe_load(path.read_text())
-    return {c["id"]: dict(c.get("parameters") or {}) for c in data["controls"]}
+    return read_control_parameters(path)
 
 
 # ------------------------------------------------------------------------- inventory names
@@ -213,28 +211,11 @@ COREDUMP_COMMAND = (
     "{ echo @@error; echo systemd-analyze not found; exit 0; }; "
     "systemd-analyze cat-config systemd/coredump.conf 2>&1"
 )
-_FILE_HEADER = re.compile(r"^# (/\S+)$")
 
 
 def parse_coredump(lines: list[str]) -> dict[str, tuple[str, str]]:
     """Key -> (value, file) of [Coredump], from `systemd-analyze cat-config` (last one wins)."""
-    settings: dict[str, tuple[str, str]] = {}
-    current_file, section = "", ""
-    for raw in lines:
-        line = raw.strip()
-        header = _FILE_HEADER.match(line)
-        if header:
-            current_file, section = header.group(1), ""
-            continue
-        if not line or line[0] in "#;":
-            continue
-        if line.startswith("[") and line.endswith("]"):
-            section = line[1:-1]
-            continue
-        key, eq, value = line.partition("=")
-        if eq and section == "Coredump":
-            settings[key.strip()] = (value.strip(), current_file)
-    return settings
+    return systemd_settings(lines, "Coredump")
 
 
 # ------------------------------------------------------------------------- mounts

@@ -1,0 +1,58 @@
+"""Whether a host installs security updates by itself: APT's periodic settings and
+unattended-upgrades' origins as `apt-config` resolves them, and how long ago the periodic
+jobs last succeeded (their stamp files against the host's clock).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from cityguard.verify.facts import register_section
+
+
+@dataclass(frozen=True)
+class AptState:
+    config: dict[str, list[str]]  # apt-config key -> values (lists have one value per item)
+    stamps: dict[str, int]  # path -> modification time (epoch seconds)
+    now: int
+
+    def value(self, key: str) -> str | None:
+        values = self.config.get(key)
+        return values[-1] if values else None
+
+    def age_days(self, path: str) -> float | None:
+        if path not in self.stamps:
+            return None
+        return round((self.now - self.stamps[path]) / 86400, 1)
+
+
+_APT_LINE = re.compile(r'^(\S+?)(::)?\s+"(.*)";$')
+
+
+def parse_apt(lines: list[str]) -> AptState:
+    config: dict[str, list[str]] = {}
+    stamps, now = {}, 0
+    for line in lines:
+        tag, _, text = line.partition(" ")
+        if tag == "C":
+            match = _APT_LINE.match(text.strip())
+            if match and match.group(3):
+                config.setdefault(match.group(1), []).append(match.group(3))
+        elif tag == "S":
+            seconds, _, path = text.partition(" ")
+            stamps[path.strip()] = int(seconds)
+        elif tag == "N":
+            now = int(text)
+    return AptState(config, stamps, now)
+
+
+APT_COMMAND = (
+    "apt-config dump 2>/dev/null | grep -E "
+    "'^(APT::Periodic::|Unattended-Upgrade::(Origins-Pattern|Allowed-Origins)::)' "
+    "| sed 's/^/C /'; for f in /var/lib/apt/periodic/update-success-stamp "
+    '/var/lib/apt/periodic/unattended-upgrades-stamp; do [ -e "$f" ] && '
+    'echo "S $(stat -c %Y "$f") $f"; done; echo "N $(date +%s)"'
+)
+
+register_section("system-apt", APT_COMMAND, parse_apt)
