@@ -1,0 +1,201 @@
+"""Access area on real lab hosts: SSH, accounts/PAM, sudo and banners hardened, proven, drift
+repaired, and changes that would lock ops out rolled back without needing SSH or sudo.
+
+Runs the strict baseline, so the level-2 controls (CG-SSH-015, CG-SUDO-004) are proven too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from cityguard import cli
+from cityguard.catalog import load_catalog
+from cityguard.config import content_root
+from cityguard.evidence import SqliteStore
+
+pytestmark = pytest.mark.integration
+
+ROLES = "ssh,accounts,sudo,banners"
+PREFIXES = ("CG-SSH-", "CG-ACC-", "CG-SUDO-", "CG-BAN-")
+ACCESS_CONTROLS = sorted(
+    cid for cid in load_catalog(content_root() / "policies").controls if cid.startswith(PREFIXES)
+)
+BROKEN_PROFILE = """\
+Name: a package profile that denies every account
+Default: yes
+Priority: 1024
+Account-Type: Primary
+Account:
+\trequired\tpam_deny.so
+"""
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+def check(site: Path, *extra: str) -> tuple[int, dict[tuple[str, str], dict[str, Any]]]:
+    code, out, err = run_cli(
+        "check",
+        "--site",
+        str(site),
+        "--format",
+        "json",
+        "--controls",
+        ",".join(ACCESS_CONTROLS),
+        *extra,
+    )
+    assert out, err
+    return code, {(c["host"], c["control"]): c for c in json.loads(out)["controls"]}
+
+
+def harden(site: Path, *extra: str) -> tuple[int, str]:
+    code, out, err = run_cli("harden", "--site", str(site), "--tags", ROLES, "-q", *extra)
+    return code, out + err
+
+
+def observed(result: dict[str, Any]) -> str:
+    return " | ".join(str(c["observed"]) for c in result["checks"] if c["outcome"] != "pass")
+
+
+@pytest.fixture(scope="module")
+def strict_site(lab_session, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    """The example site (same name, so the same lab) on the strict baseline."""
+    target = tmp_path_factory.mktemp("strict") / "site"
+    shutil.copytree(lab_session.site_file.parent, target)
+    site = yaml.safe_load((target / "site.yml").read_text())
+    site["baseline"] = "municipal-server-strict"
+    (target / "site.yml").write_text(yaml.safe_dump(site))
+    return target / "site.yml"
+
+
+@pytest.fixture(autouse=True)
+def own_control_sockets(lab, monkeypatch):  # type: ignore[no-untyped-def]
+    # Ansible's default socket directory is shared by every lab on this machine, and sockets are
+    # named by host, port and user only: another lab's `db1` must never carry this lab's tasks.
+    monkeypatch.setenv("ANSIBLE_SSH_CONTROL_PATH_DIR", str(lab.state_dir / "cp"))
+
+
+@pytest.fixture(scope="module")
+def first_harden(lab_session, strict_site) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CITYGUARD_STATE", str(lab_session.state_dir))
+        env.setenv("ANSIBLE_SSH_CONTROL_PATH_DIR", str(lab_session.state_dir / "cp"))
+        return harden(strict_site)
+
+
+def test_every_access_control_passes_on_every_host(first_harden, lab, strict_site):  # type: ignore[no-untyped-def]
+    code, text = first_harden
+    assert code == 0, text
+    code, results = check(strict_site)
+    hosts = {h.name for h in lab.lab.hosts}
+    assert {host for host, _ in results} == hosts
+    assert {cid for _, cid in results} == set(ACCESS_CONTROLS)
+    for (host, control), result in results.items():
+        assert result["outcome"] == "pass", (host, control, result["checks"])
+    for host in hosts:
+        checks = sum(len(r["checks"]) for (h, _), r in results.items() if h == host)
+        assert checks >= 100, (host, checks)
+    assert code == 0
+    root_login = results[("web1", "CG-SSH-001")]["checks"][0]
+    assert root_login["observed"] == "PermitRootLogin: no"
+    listen = {c["check_id"]: c for c in results[("web1", "CG-SSH-014")]["checks"]}
+    assert "[::]:22" in listen["test_ssh::test_sshd_listens_on_address_family[IPv6]"]["observed"]
+    assert "0.0.0.0:22" in listen["test_ssh::test_sshd_listens_on_address_family[IPv4]"]["observed"]
+
+
+def test_second_harden_changes_nothing(first_harden, lab, strict_site):  # type: ignore[no-untyped-def]
+    code, text = harden(strict_site)
+    assert code == 0, text
+    with SqliteStore(lab.state_dir / "evidence.sqlite") as store:
+        run = store.latest_run("harden")
+    assert run is not None
+    changed = {host: stats["changed"] for host, stats in run.summary["hosts"].items()}
+    assert changed == {h.name: 0 for h in lab.lab.hosts}
+
+
+def test_drift_fails_the_check_and_harden_repairs_it(first_harden, lab, strict_site):  # type: ignore[no-untyped-def]
+    lab.ssh(
+        "web1",
+        "sed -i 's/pam_unix.so try_first_pass/pam_unix.so nullok try_first_pass/' "
+        "/etc/pam.d/common-auth && "
+        "printf 'Debian GNU/Linux 12 \\\\n \\\\l\\n' > /etc/issue && "
+        "chmod 0755 /etc/update-motd.d/10-uname && "
+        "sed -i 's/^PASS_MAX_DAYS.*/PASS_MAX_DAYS\\t99999/' /etc/login.defs",
+    )
+    code, results = check(strict_site, "--limit", "web1")
+    assert code == 1
+    failed = {cid for (_, cid), r in results.items() if r["outcome"] == "fail"}
+    assert failed == {"CG-ACC-004", "CG-ACC-006", "CG-BAN-001", "CG-BAN-002"}
+    assert "pam_unix.so nullok" in observed(results[("web1", "CG-ACC-004")])
+    assert "Debian GNU/Linux 12" in observed(results[("web1", "CG-BAN-001")])
+    assert "10-uname 0755" in observed(results[("web1", "CG-BAN-002")])
+    assert "PASS_MAX_DAYS: 99999" in observed(results[("web1", "CG-ACC-006")])
+
+    code, text = harden(strict_site, "--check", "--limit", "web1")
+    assert code == 0, text
+    assert "nullok try_first_pass -> try_first_pass" in text  # the diff names the PAM edit
+    code, _ = check(strict_site, "--limit", "web1")
+    assert code == 1, "--check must not repair anything"
+
+    code, text = harden(strict_site, "--limit", "web1")
+    assert code == 0, text
+    code, results = check(strict_site, "--limit", "web1")
+    assert code == 0, {k: observed(r) for k, r in results.items() if r["outcome"] != "pass"}
+
+
+def test_changes_that_lock_out_sudo_are_rolled_back_without_sudo(first_harden, lab, strict_site):  # type: ignore[no-untyped-def]
+    """db1: enabling cityguard's PAM profiles also enables a broken package profile that denies
+    every account; web1: cgadmin's NOPASSWD comes from a group rule CG-SUDO-004 would change.
+    Both changes break sudo, so neither can be undone by a task: the guard's watcher does it."""
+    lab.ssh(
+        "db1",
+        "DEBIAN_FRONTEND=noninteractive pam-auth-update --package --disable "
+        "cityguard-faillock cityguard-faillock-notify && "
+        f"printf '{BROKEN_PROFILE}' > /usr/share/pam-configs/zz-broken",
+    )
+    lab.ssh(
+        "web1",
+        "echo '%sudo ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/admins && "
+        "chmod 0440 /etc/sudoers.d/admins && mv /etc/sudoers.d/cgadmin /root/",
+    )
+    pam_before = lab.ssh("db1", "cat /etc/pam.d/common-auth /etc/pam.d/common-account")
+    sudoers_before = lab.ssh("web1", "cat /etc/sudoers.d/admins; ls /etc/sudoers.d")
+    try:
+        code, out, err = run_cli(
+            "harden",
+            "--site",
+            str(strict_site),
+            "--tags",
+            "accounts,sudo",
+            "--limit",
+            "web1,db1",
+            "-q",
+        )
+        text = out + err
+        assert code == 3, text
+        assert "PAM change rolled back on db1" in text, text
+        assert "sudoers change rolled back on web1" in text, text
+        assert "%sudo" in text  # the message says how to approve the group rule
+        # lab.ssh is a fresh login with sudo: it works again, and the files are as before
+        assert lab.ssh("db1", "cat /etc/pam.d/common-auth /etc/pam.d/common-account") == pam_before
+        assert lab.ssh("web1", "cat /etc/sudoers.d/admins; ls /etc/sudoers.d") == sudoers_before
+        assert lab.ssh("db1", "ls /var/lib/cityguard/guards") == ""
+    finally:
+        lab.ssh("db1", "rm -f /usr/share/pam-configs/zz-broken")
+        lab.ssh("web1", "rm -f /etc/sudoers.d/admins && mv /root/cgadmin /etc/sudoers.d/")
+    code, text = harden(strict_site, "--limit", "web1,db1")
+    assert code == 0, text
+    code, results = check(strict_site, "--limit", "web1,db1")
+    assert code == 0, {k: observed(r) for k, r in results.items() if r["outcome"] != "pass"}
