@@ -90,7 +90,7 @@ def cmd_harden(args: argparse.Namespace) -> ExitCode:
         console=console,
         progress=not args.quiet,
     )
-    output.harden_summary(console, outcome.result, args.check, outcome.run_id)
+    output.harden_summary(console, outcome.result, args.check, outcome.run_id, outcome.controls)
     return outcome.exit_code
 
 
@@ -135,7 +135,7 @@ def cmd_demo(args: argparse.Namespace) -> ExitCode:
         console.rule("2/4 harden")
         workspace = open_workspace(args.site)
         hardened = harden(workspace, console=console)
-        output.harden_summary(console, hardened.result, False, hardened.run_id)
+        output.harden_summary(console, hardened.result, False, hardened.run_id, hardened.controls)
         console.rule("3/4 check")
         checked = check(workspace, console=console)
         console.rule("4/4 summary")

@@ -70,7 +70,9 @@ def controls_json(controls: Iterable[ControlResult], run_id: str) -> str:
     return json.dumps({"run": run_id, "controls": [control(c) for c in controls]}, indent=2)
 
 
-def harden_summary(console: Console, result: PlaybookResult, check: bool, run_id: str) -> None:
+def harden_summary(
+    console: Console, result: PlaybookResult, check: bool, run_id: str, selected: list[str]
+) -> None:
     table = Table(title="Would change (check mode)" if check else "Hardening")
     for column in ("host", "ok", "changed", "failed", "unreachable"):
         table.add_column(column, justify="right" if column != "host" else "left")
@@ -89,7 +91,7 @@ def harden_summary(console: Console, result: PlaybookResult, check: bool, run_id
     verb = "would change" if check else "changed"
     for task in result.tasks:
         if task.status == "changed":
-            controls = ",".join(controls_of_task(task)) or "(no control)"
+            controls = ",".join(controls_of_task(task, selected)) or "(no control)"
             console.print(
                 f"{task.host} {controls}: {verb}: {task.task}",
                 style="yellow",

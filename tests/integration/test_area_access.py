@@ -81,17 +81,14 @@ def strict_site(lab_session, tmp_path_factory) -> Path:  # type: ignore[no-untyp
 
 
 @pytest.fixture(autouse=True)
-def own_control_sockets(lab, monkeypatch):  # type: ignore[no-untyped-def]
-    # Ansible's default socket directory is shared by every lab on this machine, and sockets are
-    # named by host, port and user only: another lab's `db1` must never carry this lab's tasks.
-    monkeypatch.setenv("ANSIBLE_SSH_CONTROL_PATH_DIR", str(lab.state_dir / "cp"))
+def lab_state(lab):  # type: ignore[no-untyped-def]
+    """Every test here runs against the session lab (its fixture points CITYGUARD_STATE at it)."""
 
 
 @pytest.fixture(scope="module")
 def first_harden(lab_session, strict_site) -> tuple[int, str]:  # type: ignore[no-untyped-def]
     with pytest.MonkeyPatch.context() as env:
         env.setenv("CITYGUARD_STATE", str(lab_session.state_dir))
-        env.setenv("ANSIBLE_SSH_CONTROL_PATH_DIR", str(lab_session.state_dir / "cp"))
         return harden(strict_site)
 
 

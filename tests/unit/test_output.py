@@ -18,7 +18,7 @@ def test_a_playbook_that_never_ran_shows_ansibles_reason(tmp_path: Path) -> None
     )
     result = PlaybookResult(rc=4, status="failed", hosts={}, tasks=[], artifacts_dir=tmp_path)
     out = io.StringIO()
-    harden_summary(Console(file=out, width=300), result, check=False, run_id="r1")
+    harden_summary(Console(file=out, width=300), result, check=False, run_id="r1", selected=[])
     assert (
         "the playbook did not run (ansible rc=4): ERROR! couldn't resolve module/action "
         "'ansible.builtin.nope' | The error appears to be in"
@@ -40,3 +40,33 @@ def test_unified_diff_of_a_file_change() -> None:
         "-b",
         "+c",
     ]
+
+
+def test_a_change_is_reported_against_the_selected_controls_only(tmp_path: Path) -> None:
+    from cityguard.ansible import HostStats, TaskResult
+
+    task = TaskResult(
+        host="web1",
+        task="Write the cityguard sshd drop-in",
+        role="ssh",
+        tags=["ssh", "CG-SSH-001", "CG-SSH-015"],
+        action="ansible.builtin.template",
+        status="changed",
+    )
+    result = PlaybookResult(
+        rc=0,
+        status="successful",
+        hosts={"web1": HostStats(ok=1, changed=1)},
+        tasks=[task],
+        artifacts_dir=tmp_path,
+    )
+    out = io.StringIO()
+    harden_summary(
+        Console(file=out, width=300),
+        result,
+        check=False,
+        run_id="r1",
+        selected=["CG-SSH-001", "CG-SSH-002"],
+    )
+    assert "web1 CG-SSH-001: changed: Write the cityguard sshd drop-in" in out.getvalue()
+    assert "CG-SSH-015" not in out.getvalue()

@@ -6,6 +6,7 @@ in playbooks/ and policies/.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -27,6 +28,7 @@ class HardenOutcome:
     run_id: str
     result: PlaybookResult
     exit_code: ExitCode
+    controls: list[str]  # the controls this run enforced
 
 
 def exit_code_for(result: PlaybookResult) -> ExitCode:
@@ -78,13 +80,14 @@ def harden(
             store.finish_run(record.id, int(ExitCode.INTERNAL), {"error": "run did not finish"})
             raise
         code = exit_code_for(result)
-        store.finish_run(record.id, int(code), summarize(result))
-    return HardenOutcome(record.id, result, code)
+        store.finish_run(record.id, int(code), summarize(result, selection.control_ids))
+    return HardenOutcome(record.id, result, code, selection.control_ids)
 
 
-def controls_of_task(task: TaskResult) -> list[str]:
-    """The control ids a task enforces, from its tags (every hardening task carries them)."""
-    return [tag for tag in task.tags if CONTROL_ID.match(tag)]
+def controls_of_task(task: TaskResult, selected: Collection[str]) -> list[str]:
+    """The selected controls a task enforces, from its tags (every hardening task carries
+    them); a task writing one file for several controls is reported only against those run."""
+    return [tag for tag in task.tags if CONTROL_ID.match(tag) and tag in selected]
 
 
 def waived_hostvars(workspace: Workspace) -> dict[str, dict[str, Any]]:
@@ -93,7 +96,7 @@ def waived_hostvars(workspace: Workspace) -> dict[str, dict[str, Any]]:
     return {host: {"cityguard_waived_controls": ids} for host, ids in waived.items()}
 
 
-def summarize(result: PlaybookResult) -> dict[str, object]:
+def summarize(result: PlaybookResult, selected: Collection[str]) -> dict[str, object]:
     """What the evidence keeps of a playbook run: per-host counts and every change made."""
     return {
         "finished_at": datetime.now(UTC).isoformat(),
@@ -106,7 +109,7 @@ def summarize(result: PlaybookResult) -> dict[str, object]:
                 "task": t.task,
                 "role": t.role,
                 "status": t.status,
-                "controls": controls_of_task(t),
+                "controls": controls_of_task(t, selected),
                 "message": t.message,
             }
             for t in result.tasks

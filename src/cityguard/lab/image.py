@@ -42,6 +42,7 @@ PACKAGES = (
     "chrony",
     "unattended-upgrades",
     "libpam-pwquality",
+    "cracklib-runtime",
     "apparmor",
     "apparmor-utils",
     "cron",
