@@ -36,6 +36,9 @@ def collect_argv(checks_dir: Path, collect_file: Path) -> list[str]:
         "cityguard.verify.plugin",
         "-p",
         "no:cacheprovider",
+        # as the runner does: paths in messages are relative to the checks, wherever we run
+        "--rootdir",
+        str(checks_dir),
         f"--cityguard-collect={collect_file}",
     ]
 
