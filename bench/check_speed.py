@@ -15,7 +15,7 @@ ALL = "web1,db1,router1,scratch1"
 
 def main() -> None:
     with bench_lab(ALL) as lab:
-        lab.cli("harden")  # a hardened fleet is the usual state when checks run
+        lab.cli("harden", "--limit", ALL)  # a hardened fleet is the usual state when checks run
         one_s, one = lab.check("web1")
         all_s, every = lab.check(ALL)
         per_host = checks_per_host(one)["web1"]

@@ -29,7 +29,7 @@ def parse_report(text: str) -> tuple[int, list[str]]:
 def main() -> None:
     with bench_lab(HOST) as lab:
         before_s, before = timed(lambda: parse_report(lab.ssh(HOST, AUDIT)))
-        harden_s, _ = timed(lambda: lab.cli("harden"))
+        harden_s, _ = timed(lambda: lab.cli("harden", "--limit", HOST))
         after_s, after = timed(lambda: parse_report(lab.ssh(HOST, AUDIT)))
     cleared = sorted(set(before[1]) - set(after[1]))
     remaining = sorted(set(after[1]))
