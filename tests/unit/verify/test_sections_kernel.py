@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import subprocess
+import sys
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -389,7 +391,20 @@ def test_each_snippet_runs_in_sh_and_parses(name: str) -> None:
 ROLES = content_root() / "playbooks" / "roles"
 
 
+def _load(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _role_module(role: str, name: str) -> ModuleType:
+    # Ansible serves the playbook's module_utils/ as ansible.module_utils.*; do the same here
+    shared = "ansible.module_utils.cityguard_host"
+    if shared not in sys.modules:
+        utils = ROLES.parent / "module_utils" / "cityguard_host.py"
+        sys.modules[shared] = _load(shared, utils)
     spec = importlib.util.spec_from_file_location(name, ROLES / role / "library" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -9,9 +9,9 @@ is the machine's, not the host's: nothing is done and the module reports itself 
 
 from __future__ import annotations
 
-import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.cityguard_host import in_container
 
 DOCUMENTATION = r"""
 module: cityguard_module_unload
@@ -25,16 +25,6 @@ options:
 """
 
 
-def in_container() -> bool:
-    """systemd writes /run/systemd/container in every container it runs in; a container
-    started without systemd still names itself in PID 1's environment."""
-    if os.path.exists("/run/systemd/container"):
-        return True
-    try:
-        with open("/proc/1/environ", "rb") as stream:
-            return any(v.startswith(b"container=") for v in stream.read().split(b"\0"))
-    except OSError:
-        return False
 
 
 def loaded_modules() -> dict[str, int]:

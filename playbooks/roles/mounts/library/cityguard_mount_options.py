@@ -22,6 +22,7 @@ import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.cityguard_host import in_container
 
 DOCUMENTATION = r"""
 module: cityguard_mount_options
@@ -53,14 +54,6 @@ EFFECTS = {
 }
 
 
-def in_container() -> bool:
-    if os.path.exists("/run/systemd/container"):
-        return True
-    try:
-        with open("/proc/1/environ", "rb") as stream:
-            return any(v.startswith(b"container=") for v in stream.read().split(b"\0"))
-    except OSError:
-        return False
 
 
 def unit_name(path: str) -> str:

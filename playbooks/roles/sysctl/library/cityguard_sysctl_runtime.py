@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.cityguard_host import in_container
 
 DOCUMENTATION = r"""
 module: cityguard_sysctl_runtime
@@ -27,16 +28,6 @@ options:
 PROC_SYS = "/proc/sys"
 
 
-def in_container() -> bool:
-    """systemd writes /run/systemd/container in every container it runs in; a container
-    started without systemd still names itself in PID 1's environment."""
-    if os.path.exists("/run/systemd/container"):
-        return True
-    try:
-        with open("/proc/1/environ", "rb") as stream:
-            return any(v.startswith(b"container=") for v in stream.read().split(b"\0"))
-    except OSError:
-        return False
 
 
 def proc_path(key: str) -> str:
