@@ -1,25 +1,26 @@
 """Accounts, PAM and password policy: proven on the PAM stacks, login.defs and the account
-databases of the host (password hashes never leave it: see cityguard.verify.sections.access).
+databases of the host (password hashes never leave it: see
+cityguard.verify.sections.access_accounts).
 
 One check per PAM rule, per module option, per setting and per well-known system account.
 """
 
 import pytest
 
-from cityguard.verify.sections.access import (
-    LOGIN_DEFS,
-    PAM_COMMON,
-    PROFILE_DIR,
-    Rule,
-    at_least,
+from cityguard.verify.sections.access import LOGIN_DEFS, PAM_COMMON, PROFILE_DIR
+from cityguard.verify.sections.access_login import (
     faillock_settings,
     login_defs,
     pam_rules,
     pam_stack,
     pwquality_settings,
-    umask_at_least_as_strict,
     umask_lines,
     valid_shells,
+)
+from cityguard.verify.sections.access_rules import (
+    Rule,
+    at_least,
+    umask_at_least_as_strict,
     within,
     zero_or_at_least,
 )

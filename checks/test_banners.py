@@ -6,14 +6,8 @@ import re
 import pytest
 
 from cityguard.verify.facts import watch_paths
-from cityguard.verify.sections.access import (
-    BANNER_FILES,
-    MOTD_SCRIPTS_DIR,
-    Rule,
-    absent_or,
-    mode_and_owner,
-    stat_text,
-)
+from cityguard.verify.sections.access import BANNER_FILES, MOTD_SCRIPTS_DIR
+from cityguard.verify.sections.access_rules import Rule, absent_or, mode_and_owner, stat_text
 
 watch_paths(*BANNER_FILES)
 # agetty escapes for OS release (\r \s \S \v) and machine (\m), and the systems' own names

@@ -9,10 +9,10 @@ import pytest
 
 from cityguard.verify.sections.kernel import (
     catalog_parameters,
-    effective_limit,
     expect_sysctl_persisted,
     expect_sysctl_runtime,
 )
+from cityguard.verify.sections.kernel_limits import effective_limit
 
 CONTROLS = catalog_parameters(__file__, "core_dumps.yml")
 

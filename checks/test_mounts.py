@@ -8,7 +8,11 @@ filesystem holding it, which this control does not change.
 
 import pytest
 
-from cityguard.verify.sections.kernel import NOT_SEPARATE, boot_option_state, mount_option_state
+from cityguard.verify.sections.kernel_mounts import (
+    NOT_SEPARATE,
+    boot_option_state,
+    mount_option_state,
+)
 
 # the control's definition (its title names the directory and the options), as in the role
 MOUNT_POINTS = {"CG-MNT-001": "/tmp", "CG-MNT-002": "/dev/shm", "CG-MNT-003": "/var/tmp"}

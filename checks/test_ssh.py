@@ -9,7 +9,7 @@ import ipaddress
 import pytest
 
 from cityguard.verify.facts import watch_paths
-from cityguard.verify.sections.access import (
+from cityguard.verify.sections.access_rules import (
     Rule,
     absent_or,
     mode_and_owner,

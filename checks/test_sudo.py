@@ -3,13 +3,8 @@ in name order, skipping names with a dot or ending in ~), and on the sudo log fi
 
 import pytest
 
-from cityguard.verify.sections.access import (
-    Rule,
-    mode_and_owner,
-    parse_sudoers,
-    stat_text,
-    within,
-)
+from cityguard.verify.sections.access_rules import Rule, mode_and_owner, stat_text, within
+from cityguard.verify.sections.access_sudoers import parse_sudoers
 
 NONE = Rule("none", lambda value: value == "none")
 

@@ -9,31 +9,32 @@ from pathlib import Path
 import pytest
 
 from cityguard.verify.facts import FileStat, HostFacts, SectionError, gather_script
-from cityguard.verify.sections import access
-from cityguard.verify.sections.access import (
-    absent_or,
-    as_int,
-    at_least,
+from cityguard.verify.sections import access_accounts
+from cityguard.verify.sections._common import split_grep
+from cityguard.verify.sections.access import parse_stat
+from cityguard.verify.sections.access_accounts import parse_accounts
+from cityguard.verify.sections.access_login import (
     faillock_settings,
     key_values,
     login_defs,
-    mode_and_owner,
-    only_from,
     pam_rules,
     pam_stack,
-    parse_accounts,
-    parse_files,
-    parse_stat,
-    parse_sudoers,
     pwquality_settings,
-    stat_text,
-    sudoers_files,
-    umask_at_least_as_strict,
     umask_lines,
     valid_shells,
+)
+from cityguard.verify.sections.access_rules import (
+    absent_or,
+    as_int,
+    at_least,
+    mode_and_owner,
+    only_from,
+    stat_text,
+    umask_at_least_as_strict,
     within,
     zero_or_at_least,
 )
+from cityguard.verify.sections.access_sudoers import parse_sudoers, sudoers_files
 
 # `grep -H ''` over the files, as on a Debian 12 host after cityguard's harden (trimmed)
 FILES_OUTPUT = """\
@@ -121,7 +122,7 @@ connection\tcgadmin
 
 @pytest.fixture(scope="module")
 def files() -> dict[str, list[str]]:
-    return parse_files(FILES_OUTPUT)
+    return split_grep(FILES_OUTPUT)
 
 
 def test_files_keep_their_lines_in_order(files: dict[str, list[str]]) -> None:
@@ -169,7 +170,7 @@ def test_faillock_options_on_the_pam_line_win() -> None:
         "/etc/security/faillock.conf:deny = 5",
         "/etc/pam.d/common-auth:auth required pam_faillock.so preauth deny=3",
     ]
-    settings = faillock_settings(parse_files(lines))
+    settings = faillock_settings(split_grep(lines))
     assert settings["deny"] == ("3", "/etc/pam.d/common-auth")
     assert "preauth" not in settings
 
@@ -278,7 +279,7 @@ def test_the_shadow_snippet_never_prints_a_hash(tmp_path: Path) -> None:
         f"root:*:20779:0:99999:7:::\nalice:{yescrypt}:20700:1:365:7:45::\n"
         f"bob:!{sha512}:20700::::::\ncarol::20700::::::\n"
     )
-    lines = run(access._SHADOW_AWK.replace("/etc/shadow", str(shadow)))
+    lines = run(access_accounts._SHADOW_AWK.replace("/etc/shadow", str(shadow)))
     assert lines == [
         "shadow\troot\tlocked\t20779\t0\t99999\t7\t",
         "shadow\talice\thash:y\t20700\t1\t365\t7\t45",

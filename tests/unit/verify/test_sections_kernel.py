@@ -14,26 +14,29 @@ import yaml
 from cityguard.config import content_root
 from cityguard.verify.expectations import Expect
 from cityguard.verify.facts import MARK, HostFacts, SectionError, collect, gather_script
-from cityguard.verify.sections import kernel
+from cityguard.verify.sections import kernel_limits, kernel_modules, kernel_mounts
 from cityguard.verify.sections.kernel import (
-    FSTAB,
-    NOT_SEPARATE,
-    LimitEntry,
-    boot_option_state,
-    boot_options,
     catalog_parameters,
-    effective_limit,
     expect_sysctl_persisted,
     expect_sysctl_runtime,
     inventory_names,
-    mount_option_state,
-    option_flags,
+    runtime_not_held,
+)
+from cityguard.verify.sections.kernel_limits import (
+    LimitEntry,
+    effective_limit,
     parse_coredump,
     parse_limits,
-    parse_loaded_modules,
-    parse_modprobe,
+)
+from cityguard.verify.sections.kernel_modules import parse_loaded_modules, parse_modprobe
+from cityguard.verify.sections.kernel_mounts import (
+    FSTAB,
+    NOT_SEPARATE,
+    boot_option_state,
+    boot_options,
+    mount_option_state,
+    option_flags,
     parse_mounts,
-    runtime_not_held,
     unit_name,
 )
 
@@ -141,7 +144,7 @@ def test_loaded_modules_with_reference_counts() -> None:
 
 
 def test_loaded_modules_absent_in_a_container() -> None:
-    assert parse_loaded_modules([kernel.NO_PROC_MODULES]) is None
+    assert parse_loaded_modules([kernel_modules.NO_PROC_MODULES]) is None
     assert parse_loaded_modules([]) == {}
 
 
@@ -357,11 +360,11 @@ def test_inventory_names_are_groups_name_and_all(monkeypatch: pytest.MonkeyPatch
 # ------------------------------------------------------------------------- on this machine
 
 KERNEL_SECTIONS = {
-    "kernel-modprobe": kernel.MODPROBE_COMMAND,
-    "kernel-loaded-modules": kernel.LOADED_MODULES_COMMAND,
-    "kernel-limits": kernel.LIMITS_COMMAND,
-    "kernel-coredump": kernel.COREDUMP_COMMAND,
-    "kernel-mounts": kernel.MOUNTS_COMMAND,
+    "kernel-modprobe": kernel_modules.MODPROBE_COMMAND,
+    "kernel-loaded-modules": kernel_modules.LOADED_MODULES_COMMAND,
+    "kernel-limits": kernel_limits.LIMITS_COMMAND,
+    "kernel-coredump": kernel_limits.COREDUMP_COMMAND,
+    "kernel-mounts": kernel_mounts.MOUNTS_COMMAND,
 }
 
 
