@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from cityguard.config import content_root, load_site
 from cityguard.lab import Lab, LabError
@@ -80,3 +81,14 @@ def lab_session(root: None) -> Iterator[LabSession]:
 def lab(lab_session: LabSession, monkeypatch: pytest.MonkeyPatch) -> LabSession:
     monkeypatch.setenv("CITYGUARD_STATE", str(lab_session.state_dir))
     return lab_session
+
+
+@pytest.fixture(scope="session")
+def strict_site(lab_session: LabSession, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example site (same name, so the same lab) on the strict baseline."""
+    target = tmp_path_factory.mktemp("strict") / "site"
+    shutil.copytree(lab_session.site_file.parent, target)
+    site = yaml.safe_load((target / "site.yml").read_text())
+    site["baseline"] = "municipal-server-strict"
+    (target / "site.yml").write_text(yaml.safe_dump(site))
+    return target / "site.yml"

@@ -9,12 +9,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from cityguard import cli
 from cityguard.catalog import load_catalog
@@ -67,17 +65,6 @@ def harden(site: Path, *extra: str) -> tuple[int, str]:
 
 def observed(result: dict[str, Any]) -> str:
     return " | ".join(str(c["observed"]) for c in result["checks"] if c["outcome"] != "pass")
-
-
-@pytest.fixture(scope="module")
-def strict_site(lab_session, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
-    """The example site (same name, so the same lab) on the strict baseline."""
-    target = tmp_path_factory.mktemp("strict") / "site"
-    shutil.copytree(lab_session.site_file.parent, target)
-    site = yaml.safe_load((target / "site.yml").read_text())
-    site["baseline"] = "municipal-server-strict"
-    (target / "site.yml").write_text(yaml.safe_dump(site))
-    return target / "site.yml"
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,6 @@ import contextlib
 import io
 import json
 import re
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -89,17 +88,6 @@ def env(lab_session) -> Iterator[pytest.MonkeyPatch]:  # type: ignore[no-untyped
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CITYGUARD_STATE", str(lab_session.state_dir))
         yield patch
-
-
-@pytest.fixture(scope="module")
-def strict_site(lab_session, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
-    """The example site (same name, so the same lab) with the strict baseline."""
-    target = tmp_path_factory.mktemp("kernel") / "site"
-    shutil.copytree(lab_session.site_file.parent, target)
-    site = yaml.safe_load((target / "site.yml").read_text())
-    site["baseline"] = "municipal-server-strict"
-    (target / "site.yml").write_text(yaml.safe_dump(site))
-    return target / "site.yml"
 
 
 @pytest.fixture(scope="module")
