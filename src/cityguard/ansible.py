@@ -93,6 +93,8 @@ class TaskResult:
     message: str | None = None
     diff: list[Any] | None = None  # only for changed tasks, and only when diff/check was on
     ignored: bool = False  # failed under ignore_errors, so not a host failure
+    # the controls a multi-control task says it changed (cityguard's modules report them)
+    changed_controls: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,13 @@ def _diffs(res: Mapping[str, Any]) -> list[Any] | None:
     return [d for diff in diffs for d in ([diff] if isinstance(diff, Mapping) else diff)] or None
 
 
+def _changed_controls(res: Mapping[str, Any]) -> list[str] | None:
+    """The controls a cityguard module reports it changed, a loop's items' included."""
+    parts = [res, *(r for r in res.get("results") or [] if isinstance(r, Mapping))]
+    reported = [p["cityguard_changed_controls"] for p in parts if "cityguard_changed_controls" in p]
+    return sorted({str(c) for ids in reported for c in ids}) if reported else None
+
+
 def task_result_from_event(
     event: Mapping[str, Any], tags_by_task: Mapping[str, list[str]]
 ) -> TaskResult | None:
@@ -172,6 +181,7 @@ def task_result_from_event(
         message=_message(res) if status in ("failed", "unreachable") else None,
         diff=_diffs(res) if status == "changed" else None,
         ignored=status == "failed" and bool(data.get("ignore_errors")),
+        changed_controls=_changed_controls(res) if status == "changed" else None,
     )
 
 

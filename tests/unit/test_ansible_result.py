@@ -178,6 +178,23 @@ def test_changed_task_keeps_role_tags_action_and_diff() -> None:
     )
 
 
+def test_a_multi_control_task_is_reported_against_the_controls_it_changed() -> None:
+    from cityguard.harden.action import controls_of_task
+
+    tags = {TASK_UUID: ["banners", "CG-BAN-001", "CG-BAN-002", "CG-BAN-003"]}
+    res = {"changed": True, "cityguard_changed_controls": ["CG-BAN-002", "CG-BAN-003"]}
+    changed = task_result_from_event(
+        {**CHANGED, "event_data": {**CHANGED["event_data"], "res": res}}, tags
+    )
+    plain = task_result_from_event(CHANGED, tags)
+
+    assert changed is not None and plain is not None
+    # only the controls the module says needed the change, and only those selected
+    assert controls_of_task(changed, ["CG-BAN-001", "CG-BAN-002"]) == ["CG-BAN-002"]
+    # a module that does not say falls back to the task's tags
+    assert controls_of_task(plain, ["CG-BAN-001", "CG-BAN-002"]) == ["CG-BAN-001", "CG-BAN-002"]
+
+
 def test_unchanged_task_is_ok_without_diff_and_unknown_tags_are_empty() -> None:
     result = task_result_from_event(UNCHANGED, {})
 

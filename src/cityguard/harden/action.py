@@ -85,9 +85,11 @@ def harden(
 
 
 def controls_of_task(task: TaskResult, selected: Collection[str]) -> list[str]:
-    """The selected controls a task enforces, from its tags (every hardening task carries
-    them); a task writing one file for several controls is reported only against those run."""
-    return [tag for tag in task.tags if CONTROL_ID.match(tag) and tag in selected]
+    """The selected controls a task enforces: those its module reports it changed (a task
+    serving several controls says which needed the change), else its tags (every hardening
+    task carries them); a file written for several controls is reported only against those run."""
+    ids = task.changed_controls if task.changed_controls is not None else task.tags
+    return [tag for tag in ids if CONTROL_ID.match(tag) and tag in selected]
 
 
 def waived_hostvars(workspace: Workspace) -> dict[str, dict[str, Any]]:

@@ -2,6 +2,9 @@
 """Ansible module: tighten owner, group and mode of files, and add the sticky bit to
 world-writable directories, in one call, with check-mode diffs.
 
+Files are grouped by the control that wants them, so one call serves every control of an area
+and the result still says which controls needed a change (`cityguard_changed_controls`).
+
 A mode is a ceiling: bits wider than it are removed and a stricter mode is left as it is, so
 the module never loosens a file. The world-writable scan is the same one `cityguard check`
 runs: every local disk-like filesystem, each on its own device, /proc /sys /dev /run pruned.
@@ -22,17 +25,19 @@ DOCUMENTATION = r"""
 module: cityguard_file_modes
 short_description: Tighten owner, group and mode of files; sticky bit on world-writable dirs
 options:
-  files:
+  controls:
     description: >-
-      path (a glob is allowed) -> {owner, groups, mode, optional}; mode is the widest allowed
-      (octal text), groups the allowed groups (the first is set when the file has another),
-      optional lets the path be absent.
+      control id -> path (a glob is allowed) -> {owner, groups, mode, optional}; mode is the
+      widest allowed (octal text), groups the allowed groups (the first is set when the file
+      has another), optional lets the path be absent.
     type: dict
     default: {}
-  sticky_world_writable_dirs:
-    description: Add the sticky bit to every world-writable directory on local filesystems.
-    type: bool
-    default: false
+  sticky_bit_control:
+    description: >-
+      The control that wants the sticky bit on every world-writable directory on local
+      filesystems; empty for none.
+    type: str
+    default: ""
   exclude_paths:
     description: Trees the sticky-bit scan leaves alone.
     type: list
@@ -108,14 +113,20 @@ def _gid_known(gid):
 def main():
     module = AnsibleModule(
         argument_spec={
-            "files": {"type": "dict", "default": {}},
-            "sticky_world_writable_dirs": {"type": "bool", "default": False},
+            "controls": {"type": "dict", "default": {}},
+            "sticky_bit_control": {"type": "str", "default": ""},
             "exclude_paths": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )
     changed = {}
-    for pattern, spec in sorted(module.params["files"].items()):
+    changed_controls = set()
+    wanted = [
+        (control, pattern, spec)
+        for control, files in sorted(module.params["controls"].items())
+        for pattern, spec in sorted(files.items())
+    ]
+    for control, pattern, spec in wanted:
         try:
             paths = expand(pattern, spec)
         except FileNotFoundError:
@@ -128,18 +139,21 @@ def main():
             if not changes:
                 continue
             changed[path] = ", ".join(changes)
+            changed_controls.add(control)
             if not module.check_mode:
                 os.chown(path, uid, gid)
                 os.chmod(path, mode)
-    if module.params["sticky_world_writable_dirs"]:
-        for path in world_writable_dirs(module.params["exclude_paths"]):
-            mode = stat.S_IMODE(os.stat(path).st_mode)
-            changed[path] = f"mode {mode:04o} -> {mode | stat.S_ISVTX:04o} (sticky bit)"
-            if not module.check_mode:
-                os.chmod(path, mode | stat.S_ISVTX)
+    sticky_control = module.params["sticky_bit_control"]
+    for path in world_writable_dirs(module.params["exclude_paths"]) if sticky_control else []:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        changed_controls.add(sticky_control)
+        changed[path] = f"mode {mode:04o} -> {mode | stat.S_ISVTX:04o} (sticky bit)"
+        if not module.check_mode:
+            os.chmod(path, mode | stat.S_ISVTX)
     diff = {"before": "", "after": "".join(f"{p}: {c}\n" for p, c in changed.items()),
             "before_header": "file modes", "after_header": "file modes"}
-    module.exit_json(changed=bool(changed), changes=changed, diff=diff)
+    module.exit_json(changed=bool(changed), changes=changed, diff=diff,
+                     cityguard_changed_controls=sorted(changed_controls))
 
 
 if __name__ == "__main__":
