@@ -10,8 +10,9 @@ All or nothing: every new content is written to a temporary file beside its targ
 validated (`validate`, e.g. `visudo -cf %s`) before the first target is replaced, so a bad
 file leaves the host as it was. Missing parent directories are created root-owned, 0755.
 With `backup`, the replaced file is kept beside it and its name returned (`backups`), for a
-caller that may have to roll the change back. Each entry may name the `control` it enforces; the result lists the controls whose files
-changed (`cityguard_changed_controls`) so changes are reported against the right control.
+caller that may have to roll the change back. Each entry may name the `control` it enforces;
+the result lists the controls whose files changed (`cityguard_changed_controls`), so changes
+are reported against the right control.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ module: cityguard_files
 short_description: Set the content, owner and mode of several files in one module run
 options:
   files:
-    description: The files, each with path (or paths), content (or state absent), owner, group, mode,
-      and optionally control (for reporting) and validate (a command with %s).
+    description: The files, each with path (or paths), content (or state absent), owner,
+      group, mode, and optionally control (for reporting), validate (a command with %s) and
+      backup.
     type: list
     elements: dict
     required: true
@@ -82,6 +84,15 @@ def _describe(attributes: tuple[int, int, int] | None) -> str:
     except KeyError:
         group = str(gid)
     return f"owner {owner}, group {group}, mode {mode:04o}\n"
+
+
+def _make_directories(directory: str) -> None:
+    """Create the missing directories of the path 0755 (makedirs' mode is cut by the umask)."""
+    if not directory or os.path.isdir(directory):
+        return
+    _make_directories(os.path.dirname(directory))
+    os.mkdir(directory)
+    os.chmod(directory, 0o755)
 
 
 class Plan:
@@ -133,8 +144,7 @@ class Plan:
         if self.state == "absent" or not self.content_changes:
             return
         directory = os.path.dirname(self.path)
-        if not os.path.isdir(directory):
-            os.makedirs(directory, mode=0o755, exist_ok=True)
+        _make_directories(directory)
         handle, self.temporary = tempfile.mkstemp(prefix=".cityguard-", dir=directory)
         with os.fdopen(handle, "wb") as stream:
             stream.write(self.wanted)
@@ -146,8 +156,8 @@ class Plan:
                 text=True, check=False,
             )
             if result.returncode != 0:
-                raise ValueError(f"{self.path}: `{command}` refused the new content: "
-                                 f"{(result.stderr or result.stdout).strip()}")
+                reason = " ".join((result.stderr or result.stdout).split())  # one line
+                raise ValueError(f"{self.path}: `{command}` refused the new content: {reason}")
 
     def commit(self) -> None:
         if self.state == "absent":

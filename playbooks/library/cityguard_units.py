@@ -21,8 +21,9 @@ short_description: Enable, start, stop or mask several systemd units in one modu
 options:
   units:
     description: >-
-      Each with name (or names), and any of enabled (bool), state (started or stopped), masked (bool),
-      control (for reporting). A unit that does not exist fails the task unless optional.
+      Each with name (or names), and any of enabled (bool), state (started or stopped),
+      masked (bool), control (for reporting). A unit that does not exist fails the task
+      unless optional.
     type: list
     elements: dict
     required: true
@@ -53,9 +54,11 @@ def current(module: AnsibleModule, names: list[str]) -> dict[str, dict[str, str]
                       *names)
     if shown.returncode != 0:
         module.fail_json(msg=f"systemctl show failed: {shown.stderr.strip()}")
-    blocks = [block for block in shown.stdout.strip().split("\n\n")]
+    blocks = shown.stdout.strip().split("\n\n")
+    if len(blocks) != len(names):
+        module.fail_json(msg=f"systemctl show answered for {len(blocks)} of {len(names)} units")
     states = {}
-    for name, block in zip(names, blocks):
+    for name, block in zip(names, blocks, strict=True):
         states[name] = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
     return states
 
@@ -120,11 +123,12 @@ def main() -> None:
         ),
     }
     if module._diff:
+        after = "".join(f"systemctl {action}\n" for action in result["actions"])
         result["diff"] = {"before_header": "systemd units", "after_header": "systemd units",
-                          "before": "", "after": "".join(f"systemctl {a}\n" for a in result["actions"])}
+                          "before": "", "after": after}
     if module.check_mode:
         module.exit_json(**result)
-    for unit, step in planned:
+    for _unit, step in planned:
         done = systemctl(*step)
         if done.returncode != 0:
             module.fail_json(msg=f"systemctl {' '.join(step)} failed: {done.stderr.strip()}",

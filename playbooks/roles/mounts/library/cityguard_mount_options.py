@@ -1,5 +1,5 @@
 #!/usr/bin/python
-"""Ansible module: make a directory's separate mount carry some options, now and at boot.
+"""Ansible module: make directories' separate mounts carry some options, now and at boot.
 
 At boot, a mount is set up by the first of, in systemd's precedence: a unit file in
 /etc/systemd/system or /run/systemd/system, the /etc/fstab line, a unit file in the vendor
@@ -28,7 +28,7 @@ DOCUMENTATION = r"""
 module: cityguard_mount_options
 short_description: Ensure a separate mount carries options now and at boot
 options:
-  path: {description: the mount point, type: path, required: true}
+  paths: {description: control id -> the mount point it names, type: dict, required: true}
   options:
     description: flag options to ensure, e.g. nodev
     type: list
@@ -155,17 +155,9 @@ def write(module: AnsibleModule, path: str, text: str) -> None:
     module.atomic_move(temporary, path)
 
 
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "path": {"type": "path", "required": True},
-            "options": {"type": "list", "elements": "str", "required": True},
-            "fstab": {"type": "path", "default": "/etc/fstab"},
-            "dropin_name": {"type": "str", "required": True},
-        },
-        supports_check_mode=True,
-    )
-    path = module.params["path"].rstrip("/") or "/"
+def ensure(module: AnsibleModule, path: str) -> dict[str, object]:
+    """Bring one mount point's options in line, now and at boot; returns its result."""
+    path = path.rstrip("/") or "/"
     required = module.params["options"]
     fstab = module.params["fstab"]
     unit = unit_name(path)
@@ -236,8 +228,30 @@ def main() -> None:
                         module.fail_json(msg=message, **result)
                     # a container may not own the mount: it is reported, and the check fails
                     module.warn(message)
-    result["diff"] = {"before": diff_before, "after": diff_after}
-    module.exit_json(**result)
+    result["diff"] = {"before": diff_before, "after": diff_after,
+                      "before_header": path, "after_header": path}
+    return result
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "paths": {"type": "dict", "required": True},
+            "options": {"type": "list", "elements": "str", "required": True},
+            "fstab": {"type": "path", "default": "/etc/fstab"},
+            "dropin_name": {"type": "str", "required": True},
+        },
+        supports_check_mode=True,
+    )
+    # control id -> mount point; one after the other, as each may edit the same fstab
+    results = {control: ensure(module, path) for control, path in sorted(module.params["paths"].items())}
+    changed = sorted(control for control, result in results.items() if result["changed"])
+    module.exit_json(
+        changed=bool(changed),
+        mounts={r["path"]: {k: v for k, v in r.items() if k != "diff"} for r in results.values()},
+        diff=[results[control]["diff"] for control in changed],
+        cityguard_changed_controls=changed,
+    )
 
 
 if __name__ == "__main__":
