@@ -16,14 +16,17 @@ AUDIT = (
 )
 
 
-def parse_report(text: str) -> tuple[int, list[str]]:
-    index, warnings = -1, []
+def parse_report(text: str) -> tuple[int, list[str], list[str]]:
+    """Hardening index, warnings and suggestions (each `TEST-ID|text|...` as Lynis writes it)."""
+    index, warnings, suggestions = -1, [], []
     for line in text.splitlines():
         if line.startswith("hardening_index="):
             index = int(line.split("=", 1)[1])
         elif line.startswith("warning[]="):
             warnings.append(line.split("=", 1)[1])
-    return index, warnings
+        elif line.startswith("suggestion[]="):
+            suggestions.append(line.split("=", 1)[1])
+    return index, warnings, suggestions
 
 
 def main() -> None:
@@ -35,17 +38,21 @@ def main() -> None:
     remaining = sorted(set(after[1]))
     print(
         f"lynis hardening index before: {before[0]} ({len(before[1])} warnings, "
-        f"audit {before_s:.1f} s)"
+        f"{len(before[2])} suggestions, audit {before_s:.1f} s)"
     )
     print(f"cityguard harden: {harden_s:.1f} s")
     print(
         f"lynis hardening index after:  {after[0]} ({len(after[1])} warnings, "
-        f"audit {after_s:.1f} s); gain {after[0] - before[0]} points"
+        f"{len(after[2])} suggestions, audit {after_s:.1f} s); gain {after[0] - before[0]} points"
     )
     for warning in cleared:
-        print(f"  cleared:   {warning}")
+        print(f"  cleared warning:   {warning}")
     for warning in remaining:
-        print(f"  remaining: {warning}")
+        print(f"  remaining warning: {warning}")
+    for suggestion in sorted(set(before[2]) - set(after[2])):
+        print(f"  cleared suggestion:   {suggestion}")
+    for suggestion in sorted(set(after[2])):
+        print(f"  remaining suggestion: {suggestion}")
 
 
 if __name__ == "__main__":

@@ -158,8 +158,8 @@ def _diffs(res: Mapping[str, Any]) -> list[Any] | None:
 def _changed_controls(res: Mapping[str, Any]) -> list[str] | None:
     """The controls a cityguard module reports it changed, a loop's items' included."""
     parts = [res, *(r for r in res.get("results") or [] if isinstance(r, Mapping))]
-    reported = [p["cityguard_changed_controls"] for p in parts if "cityguard_changed_controls" in p]
-    return sorted({str(c) for ids in reported for c in ids}) if reported else None
+    reported = {str(c) for p in parts for c in p.get("cityguard_changed_controls") or []}
+    return sorted(reported) or None  # none named: the task's tags say which controls
 
 
 def task_result_from_event(
