@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import yaml
+
 from cityguard import cli
 from cityguard.config import cache_dir, content_root, load_site
 from cityguard.lab import Lab
@@ -65,12 +67,21 @@ class BenchLab:
             else:
                 os.environ["CITYGUARD_STATE"] = self.previous_state
 
-    def cli(self, *args: str) -> tuple[int, str]:
+    def cli(self, *args: str, site: Path = SITE) -> tuple[int, str]:
         """Run a cityguard command against this lab; returns exit code and stdout."""
         out = io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-            code = cli.main([*args, "--site", str(SITE), "-q"])
+            code = cli.main([*args, "--site", str(site), "-q"])
         return code, out.getvalue()
+
+    def site_on_baseline(self, baseline: str) -> Path:
+        """The example site (same name, so the same lab) on another baseline."""
+        target = self.state / f"site-{baseline}"
+        shutil.copytree(SITE.parent, target)
+        site = yaml.safe_load((target / SITE.name).read_text())
+        site["baseline"] = baseline
+        (target / SITE.name).write_text(yaml.safe_dump(site))
+        return target / SITE.name
 
     def check(self, limit: str) -> tuple[float, dict[str, Any]]:
         seconds, (_code, out) = timed(

@@ -76,6 +76,9 @@ SSHD_OPTIONS = [
     case(("X11Forwarding", "no"), "CG-SSH-013", "X11Forwarding"),
     case(("AddressFamily", "any"), "CG-SSH-014", "AddressFamily"),
     case(("DisableForwarding", "yes"), "CG-SSH-015", "DisableForwarding"),
+    case(("AllowTcpForwarding", "no"), "CG-SSH-015", "AllowTcpForwarding"),
+    case(("AllowAgentForwarding", "no"), "CG-SSH-015", "AllowAgentForwarding"),
+    case(("AllowStreamLocalForwarding", "no"), "CG-SSH-015", "AllowStreamLocalForwarding"),
 ]
 
 

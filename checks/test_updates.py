@@ -57,6 +57,20 @@ def test_security_updates_allowed(facts, expect):
     )
 
 
+@pytest.mark.controls("CG-UPD-001")
+def test_security_suite_in_sources(facts, expect):
+    """Unattended-upgrades installs only what APT can fetch: the security suite must be a source."""
+    suites = sorted(set(facts.section("system-apt").suites))
+    security = [s for s in suites if s.endswith("-security") or s.endswith("/updates")]
+    holds(
+        expect,
+        bool(security),
+        ", ".join(suites) or "none",
+        "the distribution's security suite (<codename>-security)",
+        "suites of APT's sources",
+    )
+
+
 @pytest.mark.parametrize("name", per_item(TIMERS))
 def test_apt_timer_enabled(name, facts, expect):
     expect.equal(unit(facts.section("system-units"), name).file_state, "enabled", name)

@@ -35,9 +35,19 @@ class LabSession:
     def ssh(self, host: str, command: str) -> str:
         """Run a command on a lab host as root over a fresh connection; returns stdout."""
         completed = subprocess.run(
-            ["ssh", "-F", str(self.lab.ssh_config), "-o", "ControlPath=none", host,
-             f"sudo sh -c {shlex.quote(command)}"],
-            capture_output=True, text=True, timeout=60, check=False,
+            [
+                "ssh",
+                "-F",
+                str(self.lab.ssh_config),
+                "-o",
+                "ControlPath=none",
+                host,
+                f"sudo sh -c {shlex.quote(command)}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         if completed.returncode != 0:
             raise AssertionError(f"ssh {host} {command!r}: {completed.stderr.strip()}")

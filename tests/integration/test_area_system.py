@@ -25,8 +25,17 @@ from cityguard.evidence import SqliteStore
 
 pytestmark = pytest.mark.integration
 
-AREA_FILES = ("files", "filesystem", "time", "logging", "auditd", "updates", "firewall",
-              "services", "apparmor")
+AREA_FILES = (
+    "files",
+    "filesystem",
+    "time",
+    "logging",
+    "auditd",
+    "updates",
+    "firewall",
+    "services",
+    "apparmor",
+)
 ROLES = "file_permissions,time_sync,logging,auditd,updates,firewall,services,apparmor"
 HOSTS = ("web1", "db1", "router1")
 LOG_HOST = "192.0.2.50"  # a documentation address: rsyslog queues, nothing is sent anywhere
@@ -34,8 +43,11 @@ LOG_HOST = "192.0.2.50"  # a documentation address: rsyslog queues, nothing is s
 
 def area_controls() -> list[str]:
     controls = content_root() / "policies" / "controls"
-    return [c["id"] for name in AREA_FILES
-            for c in yaml.safe_load((controls / f"{name}.yml").read_text())["controls"]]
+    return [
+        c["id"]
+        for name in AREA_FILES
+        for c in yaml.safe_load((controls / f"{name}.yml").read_text())["controls"]
+    ]
 
 
 CONTROLS = ",".join(area_controls())
@@ -49,14 +61,35 @@ def run_cli(*args: str) -> tuple[int, str, str]:
 
 
 def harden(site: Path, *extra: str) -> tuple[int, str]:
-    code, out, err = run_cli("harden", "--site", str(site), "--tags", ROLES, "--controls", CONTROLS,
-                             "--limit", ",".join(HOSTS), "-q", *extra)
+    code, out, err = run_cli(
+        "harden",
+        "--site",
+        str(site),
+        "--tags",
+        ROLES,
+        "--controls",
+        CONTROLS,
+        "--limit",
+        ",".join(HOSTS),
+        "-q",
+        *extra,
+    )
     return code, out + err
 
 
 def check(site: Path, *extra: str) -> tuple[int, dict[tuple[str, str], dict[str, Any]]]:
-    code, out, err = run_cli("check", "--site", str(site), "--controls", CONTROLS,
-                             "--limit", ",".join(HOSTS), "--format", "json", *extra)
+    code, out, err = run_cli(
+        "check",
+        "--site",
+        str(site),
+        "--controls",
+        CONTROLS,
+        "--limit",
+        ",".join(HOSTS),
+        "--format",
+        "json",
+        *extra,
+    )
     assert out, err
     return code, {(c["host"], c["control"]): c for c in json.loads(out)["controls"]}
 
@@ -84,15 +117,17 @@ def site_variant(tmp_path: Path, lab, parameters: dict[str, Any]) -> Path:  # ty
     inventory = yaml.safe_load((target / "inventory.yml").read_text())
     web1 = next(h for h in lab.lab.hosts if h.name == "web1")
     inventory["all"]["children"]["web"]["hosts"]["web1"] = {
-        "firewall_addresses": [web1.ipv6, web1.ipv4]}
+        "firewall_addresses": [web1.ipv6, web1.ipv4]
+    }
     (target / "inventory.yml").write_text(yaml.safe_dump(inventory))
     return target / "site.yml"
 
 
 @pytest.fixture(scope="module")
 def site(lab_session, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
-    return site_variant(tmp_path_factory.mktemp("system"), lab_session,
-                        {"CG-LOG-007": {"remote_target": LOG_HOST}})
+    return site_variant(
+        tmp_path_factory.mktemp("system"), lab_session, {"CG-LOG-007": {"remote_target": LOG_HOST}}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -126,11 +161,16 @@ def test_every_control_passes_or_is_not_applicable_with_a_reason(first_harden, l
                 assert result["observed"], check_id
     web1, db1 = checks_of(results, "web1"), checks_of(results, "db1")
     assert web1["test_files::test_file_permissions[CG-FILE-001:/etc/shadow]"]["observed"] == (
-        "/etc/shadow 0640 root:shadow")
-    assert "rule 1: meta iifname lo accept" in web1["test_firewall::test_loopback_accepted"][
-        "observed"]
-    assert "https 443/tcp from anywhere (ipv6): accepted" in web1[
-        "test_firewall::test_approved_services_open"]["observed"]
+        "/etc/shadow 0640 root:shadow"
+    )
+    assert (
+        "rule 1: meta iifname lo accept"
+        in web1["test_firewall::test_loopback_accepted"]["observed"]
+    )
+    assert (
+        "https 443/tcp from anywhere (ipv6): accepted"
+        in web1["test_firewall::test_approved_services_open"]["observed"]
+    )
     postgres = db1["test_firewall::test_approved_services_open"]["observed"]
     assert "postgresql 5432/tcp from elsewhere (192.0.2.10): dropped" in postgres
     assert "postgresql 5432/tcp from fd" in postgres  # web1's address, resolved from its group
@@ -139,7 +179,8 @@ def test_every_control_passes_or_is_not_applicable_with_a_reason(first_harden, l
     auditd_running = web1["test_auditd::test_auditd_running"]
     assert auditd_running["outcome"] == "not-applicable" and "EPERM" in auditd_running["reason"]
     assert web1["test_logging::test_logs_forwarded_to_log_host"]["observed"].endswith(
-        f"tcp://{LOG_HOST}:514")
+        f"tcp://{LOG_HOST}:514"
+    )
 
 
 def test_firewall_keeps_ipv6_working_and_filters_by_group(first_harden, lab):  # type: ignore[no-untyped-def]
@@ -152,26 +193,37 @@ def test_firewall_keeps_ipv6_working_and_filters_by_group(first_harden, lab):  #
     assert "Connection refused" in lab.ssh("web1", probe)
     from_controller = subprocess.run(
         ["timeout", "4", "bash", "-c", f"exec 3<>/dev/tcp/{db1.ipv6}/5432"],
-        capture_output=True, text=True, check=False)
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert from_controller.returncode == 124, from_controller.stderr  # timed out: dropped
 
 
 def test_drift_is_detected_and_repaired(first_harden, lab, site):  # type: ignore[no-untyped-def]
-    lab.ssh("web1", "chmod 0644 /etc/shadow && nft delete table inet cityguard && "
-                    "echo 'server 10.9.9.9 iburst' >> /etc/chrony/chrony.conf && "
-                    "mkdir -p /srv/share && chmod 0777 /srv/share")
+    lab.ssh(
+        "web1",
+        "chmod 0644 /etc/shadow && nft delete table inet cityguard && "
+        "echo 'server 10.9.9.9 iburst' >> /etc/chrony/chrony.conf && "
+        "mkdir -p /srv/share && chmod 0777 /srv/share",
+    )
     code, results = check(site)
     assert code == 1
     web1 = checks_of(results, "web1")
     assert web1["test_files::test_file_permissions[CG-FILE-001:/etc/shadow]"]["observed"] == (
-        "/etc/shadow 0644 root:shadow")
+        "/etc/shadow 0644 root:shadow"
+    )
     assert results[("web1", "CG-FW-002")]["outcome"] == "fail"
     assert "no input chain" in web1["test_firewall::test_input_policy_is_drop"]["observed"]
     assert "server 10.9.9.9" in web1["test_time::test_chrony_has_no_other_sources"]["observed"]
-    assert "/srv/share" in web1["test_filesystem::test_world_writable_directories_are_sticky"][
-        "observed"]
+    assert (
+        "/srv/share"
+        in web1["test_filesystem::test_world_writable_directories_are_sticky"]["observed"]
+    )
     assert {r["outcome"] for (h, _), r in results.items() if h == "db1"} <= {
-        "pass", "not-applicable"}
+        "pass",
+        "not-applicable",
+    }
 
     code, text = harden(site, "--limit", "web1")
     assert code == 0, text
@@ -183,12 +235,29 @@ def test_firewall_change_that_locks_out_is_rolled_back(first_harden, lab, tmp_pa
     """Admin networks that exclude the controller: the fresh SSH login fails, the previous
     table is put back, and the host is reported failed."""
     before = lab.ssh("db1", "nft list table inet cityguard; cat /etc/nftables.d/cityguard.nft")
-    bad = site_variant(tmp_path, lab, {"CG-LOG-007": {"remote_target": LOG_HOST},
-                                      "CG-FW-004": {"admin_networks": ["192.0.2.0/24"]}})
-    code, out, err = run_cli("harden", "--site", str(bad), "--tags", "firewall", "--controls",
-                             CONTROLS, "--limit", "db1", "-q")
+    bad = site_variant(
+        tmp_path,
+        lab,
+        {
+            "CG-LOG-007": {"remote_target": LOG_HOST},
+            "CG-FW-004": {"admin_networks": ["192.0.2.0/24"]},
+        },
+    )
+    code, out, err = run_cli(
+        "harden",
+        "--site",
+        str(bad),
+        "--tags",
+        "firewall",
+        "--controls",
+        CONTROLS,
+        "--limit",
+        "db1",
+        "-q",
+    )
     assert code == 3, out + err
     assert "firewall change rolled back on db1" in out, out
     assert lab.ssh("db1", "nft list table inet cityguard; cat /etc/nftables.d/cityguard.nft") == (
-        before)
+        before
+    )
     assert lab.ssh("db1", "ls /etc/nftables.d") == "cityguard.nft\n"

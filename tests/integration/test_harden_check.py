@@ -99,9 +99,12 @@ def test_check_passes_with_observed_values_in_evidence(first_harden, lab):  # ty
 
 
 def test_drift_fails_the_check_and_harden_repairs_it(first_harden, lab):  # type: ignore[no-untyped-def]
-    lab.ssh("web1", "sed -i 's/^PermitRootLogin no/PermitRootLogin yes/' "
-                    "/etc/ssh/sshd_config.d/00-cityguard.conf && "
-                    "sysctl -qw net.ipv4.conf.all.accept_redirects=1")
+    lab.ssh(
+        "web1",
+        "sed -i 's/^PermitRootLogin no/PermitRootLogin yes/' "
+        "/etc/ssh/sshd_config.d/00-cityguard.conf && "
+        "sysctl -qw net.ipv4.conf.all.accept_redirects=1",
+    )
     code, report = check_json(lab.site_file)
     results = outcomes(report)
     assert code == 1
@@ -140,7 +143,9 @@ def test_sshd_change_that_locks_out_is_rolled_back(first_harden, lab, tmp_path):
 def test_unreachable_host_is_an_error_and_others_complete(first_harden, lab, tmp_path):  # type: ignore[no-untyped-def]
     def add_ghost(_site: dict[str, Any], inventory: dict[str, Any]) -> None:
         inventory["all"]["children"]["web"]["hosts"]["ghost1"] = {
-            "ansible_host": "ghost1.invalid", "ansible_ssh_common_args": "-o ConnectTimeout=2"}
+            "ansible_host": "ghost1.invalid",
+            "ansible_ssh_common_args": "-o ConnectTimeout=2",
+        }
 
     code, report = check_json(site_copy(tmp_path, lab, add_ghost), "--limit", "web")
     results = outcomes(report)
@@ -152,12 +157,20 @@ def test_unreachable_host_is_an_error_and_others_complete(first_harden, lab, tmp
 def test_waivers_keep_harden_off_and_expired_ones_fail(first_harden, lab, tmp_path):  # type: ignore[no-untyped-def]
     def waive(site: dict[str, Any], _inventory: dict[str, Any]) -> None:
         site["waivers"] = [
-            {"control": "CG-SSH-004", "hosts": ["db"], "approver": "CISO",
-             "justification": "the vendor's monitoring agent reads sshd_config",
-             "expires": "2099-12-31"},
-            {"control": "CG-SSH-003", "hosts": ["web1"], "approver": "CISO",
-             "justification": "an exception for a migration that is over",
-             "expires": "2020-01-01"},
+            {
+                "control": "CG-SSH-004",
+                "hosts": ["db"],
+                "approver": "CISO",
+                "justification": "the vendor's monitoring agent reads sshd_config",
+                "expires": "2099-12-31",
+            },
+            {
+                "control": "CG-SSH-003",
+                "hosts": ["web1"],
+                "approver": "CISO",
+                "justification": "an exception for a migration that is over",
+                "expires": "2020-01-01",
+            },
         ]
 
     lab.ssh("db1", "chmod 0644 /etc/ssh/sshd_config")

@@ -32,6 +32,7 @@ LAB_NAME = re.compile(r"cg[0-9a-f]{6}(h\d+|br)")
 def machine_state() -> dict[str, str]:
     """What a lab must not leave changed on this machine (lines naming a lab are left out:
     find_leftovers checks this lab's own resources)."""
+
     def out(*argv: str) -> str:
         return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
 
@@ -44,9 +45,13 @@ def machine_state() -> dict[str, str]:
         "netns": without_labs(out("ip", "netns", "list")),
         "routes6": without_labs(out("ip", "-6", "route", "show", "table", "main")),
         "routes4": without_labs(out("ip", "-4", "route", "show", "table", "main")),
-        "overlays": without_labs("".join(
-            ln for ln in Path("/proc/mounts").read_text().splitlines(True)
-            if ln.split()[2] == "overlay")),
+        "overlays": without_labs(
+            "".join(
+                ln
+                for ln in Path("/proc/mounts").read_text().splitlines(True)
+                if ln.split()[2] == "overlay"
+            )
+        ),
     }
 
 
@@ -75,15 +80,22 @@ def state_dir(root: None) -> Iterator[Path]:
 
 
 def ssh(lab: lab_engine.Lab, host: str, command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ssh", "-F", str(lab.ssh_config), host, command],
-                          capture_output=True, text=True, timeout=30, check=False)
+    return subprocess.run(
+        ["ssh", "-F", str(lab.ssh_config), host, command],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
 
 
 def assert_lab_works(lab: lab_engine.Lab, state_dir: Path) -> None:
     """What both flavours must give: SSH, both IP stacks by name, hostnames, addresses."""
     _, hosts = status(state_dir)
     assert [(h.name, h.running, h.ssh) for h in hosts] == [
-        ("alpha1", True, True), ("beta1", True, True)]
+        ("alpha1", True, True),
+        ("beta1", True, True),
+    ]
     for host in lab.hosts:
         assert ipaddress.IPv6Address(host.ipv6) in ipaddress.IPv6Network("fc00::/7")
         assert ipaddress.IPv4Address(host.ipv4) in IPV4_POOL
@@ -94,8 +106,9 @@ def assert_lab_works(lab: lab_engine.Lab, state_dir: Path) -> None:
     assert ssh(lab, "beta1", "hostname").stdout.strip() == "beta1"
 
 
-def assert_down_leaves_nothing(lab: lab_engine.Lab, state_dir: Path,
-                               before: dict[str, str]) -> None:
+def assert_down_leaves_nothing(
+    lab: lab_engine.Lab, state_dir: Path, before: dict[str, str]
+) -> None:
     assert find_leftovers(lab.lab_id).empty()
     assert lab_processes(lab) == []
     assert not lab.socket_dir.exists()
@@ -158,7 +171,8 @@ def test_auto_falls_back_to_plain_when_nspawn_fails(
         assert lab.flavour == "plain"
         assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
             "lab hosts did not boot under systemd-nspawn (simulated nspawn failure): "
-            "retrying without systemd"]
+            "retrying without systemd"
+        ]
         assert [(h.name, h.ssh) for h in status(state_dir)[1]] == [("alpha1", True)]
     finally:
         assert lab_engine.down(state_dir) == lab.lab_id
@@ -166,9 +180,7 @@ def test_auto_falls_back_to_plain_when_nspawn_fails(
 
 
 @pytest.mark.parametrize("flavour", ["nspawn", "plain"])
-def test_leftovers_are_found_and_removed_after_state_is_lost(
-    state_dir: Path, flavour: str
-) -> None:
+def test_leftovers_are_found_and_removed_after_state_is_lost(state_dir: Path, flavour: str) -> None:
     lab = lab_engine.up(state_dir, cache_dir(), SPECS[:1], flavour=flavour)
     (state_dir / "lab" / lab_engine.STATE_FILE).unlink()  # as if cityguard crashed
     machine = lab.hosts[0].machine
@@ -218,15 +230,22 @@ def test_two_labs_with_the_same_host_names_never_share_connections(
     project.mkdir()
     (project / "probe.yml").write_text(PROBE_PLAYBOOK)
     try:
-        labs = [lab_engine.up(state_dir, cache_dir(), SPECS[:1]),
-                lab_engine.up(other_state, cache_dir(), SPECS[:1])]
+        labs = [
+            lab_engine.up(state_dir, cache_dir(), SPECS[:1]),
+            lab_engine.up(other_state, cache_dir(), SPECS[:1]),
+        ]
         for round_number, lab in enumerate([*labs, *labs]):
             path = tmp_path / f"inventory-{round_number}.yml"
             path.write_text(json.dumps({"all": {"hosts": lab.hostvars()}}))
-            result = run_playbook(PlaybookRequest(project_dir=project, playbook="probe.yml",
-                                                  inventory=path,
-                                                  run_dir=tmp_path / f"run-{round_number}"),
-                                  progress=False)
+            result = run_playbook(
+                PlaybookRequest(
+                    project_dir=project,
+                    playbook="probe.yml",
+                    inventory=path,
+                    run_dir=tmp_path / f"run-{round_number}",
+                ),
+                progress=False,
+            )
             assert result.ok, [t.message for t in result.tasks if t.status == "failed"]
             assert result.hosts["alpha1"].ok == 2  # both tasks really ran on a host
     finally:

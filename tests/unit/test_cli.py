@@ -14,7 +14,9 @@ EXAMPLE = content_root() / "examples" / "site"
 
 def cityguard(*args: str, state: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "cityguard.cli", *args], capture_output=True, text=True,
+        [sys.executable, "-m", "cityguard.cli", *args],
+        capture_output=True,
+        text=True,
         env={"PATH": "/usr/bin:/bin", "CITYGUARD_STATE": str(state), "HOME": str(state)},
         check=False,
     )
@@ -41,23 +43,34 @@ def test_bad_site_file_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
 def test_unknown_control_and_baseline_are_reported_together(tmp_path: Path) -> None:
     site = tmp_path / "site"
     shutil.copytree(EXAMPLE, site)
-    text = (site / "site.yml").read_text().replace(
-        "parameters: {}", "parameters:\n  CG-NOPE-001: {value: 1}")
+    text = (
+        (site / "site.yml")
+        .read_text()
+        .replace("parameters: {}", "parameters:\n  CG-NOPE-001: {value: 1}")
+    )
     (site / "site.yml").write_text(text.replace("baseline: municipal-server", "baseline: nope"))
-    result = cityguard("harden", "--check", "--site", str(site / "site.yml"),
-                       state=tmp_path / "state")
+    result = cityguard(
+        "harden", "--check", "--site", str(site / "site.yml"), state=tmp_path / "state"
+    )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 2, result.stderr
     assert any("baseline: unknown baseline 'nope'" in line for line in lines), lines
-    assert any("parameters.CG-NOPE-001" in line and "unknown control id" in line
-               for line in lines), lines
+    assert any(
+        "parameters.CG-NOPE-001" in line and "unknown control id" in line for line in lines
+    ), lines
     assert "Traceback" not in result.stderr
 
 
 def test_controls_outside_the_baseline_exit_2(tmp_path: Path) -> None:
-    result = cityguard("check", "--site", str(EXAMPLE / "site.yml"), "--controls",
-                       "CG-SSH-001,CG-XXX-999", state=tmp_path / "state")
+    result = cityguard(
+        "check",
+        "--site",
+        str(EXAMPLE / "site.yml"),
+        "--controls",
+        "CG-SSH-001,CG-XXX-999",
+        state=tmp_path / "state",
+    )
     assert result.returncode == 2
     assert result.stderr.strip() == "--controls: not in baseline municipal-server: CG-XXX-999"
 

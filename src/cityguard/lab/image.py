@@ -70,7 +70,7 @@ CUSTOMIZE_HOOKS = (
     'chroot "$1" apt-get clean',
     # with their recommends, as apt on the host installs them (mmdebstrap's build leaves them out)
     'chroot "$1" apt-get install --download-only --yes --quiet -o APT::Install-Recommends=true '
-    f'{" ".join(DOWNLOADED_ONLY)}',
+    f"{' '.join(DOWNLOADED_ONLY)}",
     # host keys are generated per host at lab up, never shared through the image
     'rm -f "$1"/etc/ssh/ssh_host_*',
     f'chroot "$1" useradd --create-home --shell /bin/bash --groups sudo {ADMIN_USER}',

@@ -28,13 +28,16 @@ def line_of(path: Path, needle: str) -> int:
 
 
 def test_a_valid_waiver_loads(tmp_path: Path) -> None:
-    path = site_with(tmp_path, """\
+    path = site_with(
+        tmp_path,
+        """\
   - control: CG-SSH-003
     hosts: [db]
     justification: the backup agent retries keys one by one
     approver: IT security officer
     expires: 2027-03-31
-""")
+""",
+    )
     site = load_site(path)
     assert len(site.waivers) == 1
     assert site.waivers[0].expires == date(2027, 3, 31)
@@ -42,13 +45,16 @@ def test_a_valid_waiver_loads(tmp_path: Path) -> None:
 
 
 def test_bad_waivers_are_all_reported_with_lines(tmp_path: Path) -> None:
-    path = site_with(tmp_path, """\
+    path = site_with(
+        tmp_path,
+        """\
   - control: CG-NOPE-001
     hosts: [db, nosuchhost]
     justification: the backup agent retries keys one by one
     approver: IT security officer
     expires: 2027-03-31
-""")
+""",
+    )
     with pytest.raises(ConfigError) as caught:
         load_site(path)
     shown = str(path)
@@ -61,18 +67,22 @@ def test_bad_waivers_are_all_reported_with_lines(tmp_path: Path) -> None:
 
 
 def test_a_waiver_needs_an_approver_and_a_real_date(tmp_path: Path) -> None:
-    path = site_with(tmp_path, """\
+    path = site_with(
+        tmp_path,
+        """\
   - control: CG-SSH-003
     hosts: [db]
     justification: the backup agent retries keys one by one
     expires: someday
-""")
+""",
+    )
     with pytest.raises(ConfigError) as caught:
         load_site(path)
     lines = str(caught.value).splitlines()
     assert len(lines) == 2, lines
-    entry = next(i for i, ln in enumerate(path.read_text().splitlines(), 1)
-                 if ln.startswith("  - control"))
+    entry = next(
+        i for i, ln in enumerate(path.read_text().splitlines(), 1) if ln.startswith("  - control")
+    )
     assert lines[0].startswith(f"{path}:{entry}: waivers[0].approver: ")
     assert "required key is missing" in lines[0]
     assert lines[1].startswith(f"{path}:{line_of(path, 'someday')}: waivers[0].expires: ")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -25,7 +26,7 @@ from cityguard.verify.sections.services import (
 )
 from cityguard.verify.sections.system_files import Found, parse_entries, parse_scan
 from cityguard.verify.sections.time_sync import parse_chrony
-from cityguard.verify.sections.updates import parse_apt
+from cityguard.verify.sections.updates import APT_COMMAND, parse_apt
 
 # ------------------------------------------------------------------ packages, units, processes
 
@@ -257,6 +258,26 @@ def test_apt_effective_configuration_and_stamp_ages() -> None:
     assert apt.config["Unattended-Upgrade::Origins-Pattern"][0].endswith("label=Debian-Security")
     assert apt.age_days("/var/lib/apt/periodic/update-success-stamp") == 1.0
     assert apt.age_days("/var/lib/apt/periodic/unattended-upgrades-stamp") is None
+
+
+def test_apt_sources_suites_from_one_line_and_deb822_files(tmp_path: Path) -> None:
+    """The section's own shell, run over a sources tree: options and comments do not confuse it."""
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list").write_text(
+        "# deb http://deb.debian.org/debian bookworm-backports main\n"
+        "deb [arch=amd64 signed-by=/usr/share/keyrings/k.gpg] "
+        "http://deb.debian.org/debian bookworm main\n"
+    )
+    (tmp_path / "sources.list.d" / "security.sources").write_text(
+        "Types: deb\nURIs: http://security.debian.org/debian-security\n"
+        "Suites: bookworm-security bookworm-updates\nComponents: main\n"
+    )
+    command = APT_COMMAND.replace("/etc/apt", str(tmp_path)).replace("/var/lib/apt", str(tmp_path))
+    output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+
+    apt = parse_apt(output.stdout.splitlines())
+
+    assert sorted(apt.suites) == ["bookworm", "bookworm-security", "bookworm-updates"]
 
 
 # ------------------------------------------------------------------ snippets and helpers
