@@ -11,6 +11,7 @@ from types import ModuleType
 import pytest
 import yaml
 
+from cityguard import hostside
 from cityguard.config import content_root
 from cityguard.verify.expectations import Expect
 from cityguard.verify.facts import MARK, HostFacts, SectionError, collect, gather_script
@@ -403,11 +404,13 @@ def _load(name: str, path: Path) -> ModuleType:
 
 
 def _role_module(role: str, name: str) -> ModuleType:
-    # Ansible serves the playbook's module_utils/ as ansible.module_utils.*; do the same here
-    shared = "ansible.module_utils.cityguard_host"
-    if shared not in sys.modules:
-        utils = ROLES.parent / "module_utils" / "cityguard_host.py"
-        sys.modules[shared] = _load(shared, utils)
+    # Ansible serves the module_utils paths of ansible.cfg as ansible.module_utils.*; do the same
+    for shared, utils in (
+        ("cityguard_host", ROLES.parent / "module_utils" / "cityguard_host.py"),
+        ("cityguard_mount_rules", Path(hostside.__file__).parent / "cityguard_mount_rules.py"),
+    ):
+        if f"ansible.module_utils.{shared}" not in sys.modules:
+            sys.modules[f"ansible.module_utils.{shared}"] = _load(shared, utils)
     spec = importlib.util.spec_from_file_location(name, ROLES / role / "library" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

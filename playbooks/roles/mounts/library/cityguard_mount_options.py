@@ -23,6 +23,15 @@ import re
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.cityguard_host import in_container
+from ansible.module_utils.cityguard_mount_rules import (
+    UNIT_DIRS,
+    UNIT_DIRS_AFTER_FSTAB,
+    UNIT_DIRS_BEFORE_FSTAB,
+    option_flags,
+    unescape,
+    unit_name,
+    unit_options,
+)
 
 DOCUMENTATION = r"""
 module: cityguard_mount_options
@@ -38,31 +47,7 @@ options:
   dropin_name: {description: file name of the drop-in for a mount unit, type: str, required: true}
 """
 
-UNIT_DIRS_BEFORE_FSTAB = ("/etc/systemd/system", "/run/systemd/system")
-UNIT_DIRS_AFTER_FSTAB = (
-    "/usr/local/lib/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system",
-)
-UNIT_DIRS = UNIT_DIRS_BEFORE_FSTAB + UNIT_DIRS_AFTER_FSTAB
 CONTRARY = {"nodev": "dev", "nosuid": "suid", "noexec": "exec"}
-# option -> (flags it sets, flags it clears), as mount(8) reads an option list left to right
-EFFECTS = {
-    "nodev": ({"nodev"}, set()), "nosuid": ({"nosuid"}, set()), "noexec": ({"noexec"}, set()),
-    "dev": (set(), {"nodev"}), "suid": (set(), {"nosuid"}), "exec": (set(), {"noexec"}),
-    "defaults": (set(), {"nodev", "nosuid", "noexec"}),
-    "user": ({"nodev", "nosuid", "noexec"}, set()), "users": ({"nodev", "nosuid", "noexec"}, set()),
-    "owner": ({"nodev", "nosuid"}, set()), "group": ({"nodev", "nosuid"}, set()),
-}
-
-
-
-
-def unit_name(path: str) -> str:
-    escaped = path.strip("/").replace("-", "\\x2d").replace("/", "-")
-    return f"{escaped or '-'}.mount"
-
-
-def unescape(text: str) -> str:
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
 
 
 def escape(text: str) -> str:
@@ -87,31 +72,12 @@ def mounted(path: str) -> tuple[str, str] | None:
     return found
 
 
-def option_flags(options: str) -> set[str]:
-    flags: set[str] = set()
-    for option in options.split(","):
-        sets, clears = EFFECTS.get(option.strip(), (set(), set()))
-        flags = (flags - clears) | sets
-    return flags
-
-
 def with_options(options: str, required: list[str]) -> str:
     """`options` with contrary flags removed and the missing required ones appended."""
     contrary = {CONTRARY[r] for r in required if r in CONTRARY}
     words = [w for w in options.split(",") if w and w not in contrary]
     flags = option_flags(",".join(words))
     return ",".join(words + [r for r in required if r not in flags])
-
-
-def unit_options(lines: list[str]) -> str | None:
-    section, options = "", None
-    for raw in lines:
-        line = raw.strip()
-        if line.startswith("[") and line.endswith("]"):
-            section = line[1:-1]
-        elif section == "Mount" and line.startswith("Options="):
-            options = line.partition("=")[2].strip()
-    return options
 
 
 def fstab_index(lines: list[str], path: str) -> int | None:

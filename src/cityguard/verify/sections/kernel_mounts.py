@@ -1,36 +1,30 @@
 """Mount options of the world-writable directories (/tmp, /dev/shm, /var/tmp), as the
 ``kernel-mounts`` fact section (the mount table, /etc/fstab and the systemd mount units), with
-the rules that resolve which options a mount has now and gets at boot. Its own module because
-systemd's unit precedence and mount(8)'s option semantics are a job of their own.
+the rules that resolve which options a mount has now and gets at boot. systemd's unit
+precedence and mount(8)'s option semantics come from cityguard.hostside, the code the mounts
+role's module runs on the host.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from cityguard.hostside.cityguard_mount_rules import (
+    UNIT_DIRS,
+    UNIT_DIRS_AFTER_FSTAB,
+    UNIT_DIRS_BEFORE_FSTAB,
+    option_flags,
+    unescape,
+    unit_name,
+    unit_options,
+)
 from cityguard.verify.facts import register_section
 
 # ------------------------------------------------------------------------- mounts
 
 MOUNT_POINTS = ("/tmp", "/dev/shm", "/var/tmp")
-# systemd's unit directories, highest precedence first; /etc/fstab ranks between /run and
-# /usr/local/lib (systemd-fstab-generator writes to /run/systemd/generator)
-UNIT_DIRS_BEFORE_FSTAB = ("/etc/systemd/system", "/run/systemd/system")
-UNIT_DIRS_AFTER_FSTAB = (
-    "/usr/local/lib/systemd/system",
-    "/usr/lib/systemd/system",
-    "/lib/systemd/system",
-)
-UNIT_DIRS = UNIT_DIRS_BEFORE_FSTAB + UNIT_DIRS_AFTER_FSTAB
 FSTAB = "/etc/fstab"
 NOT_SEPARATE = "not a separate mount"
-
-
-def unit_name(mount_point: str) -> str:
-    """systemd's unit name for a mount point, as `systemd-escape --path --suffix=mount`."""
-    escaped = mount_point.strip("/").replace("-", "\\x2d").replace("/", "-")
-    return f"{escaped or '-'}.mount"
 
 
 def _mounts_command() -> str:
@@ -58,12 +52,6 @@ class MountFacts:
     unit_files: dict[str, list[str]]  # path -> lines, for the watched mount units
 
 
-def _unescape(text: str) -> str:
-    """findmnt -r and fstab escape spaces and the like as \\x20 / \\040."""
-    text = re.sub(r"\\x([0-9a-fA-F]{2})", lambda m: chr(int(m.group(1), 16)), text)
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
-
-
 def parse_mounts(lines: list[str]) -> MountFacts:
     mounted: dict[str, tuple[str, str]] = {}
     fstab: dict[str, tuple[str, str]] = {}
@@ -76,29 +64,17 @@ def parse_mounts(lines: list[str]) -> MountFacts:
         if part == "mounted":
             words = line.split()
             if len(words) >= 3:
-                mounted[_unescape(words[0])] = (words[1], words[2])
+                mounted[unescape(words[0])] = (words[1], words[2])
         elif part == "fstab":
             words = line.split("#", 1)[0].split()
             if len(words) >= 3:
                 options = words[3] if len(words) >= 4 else "defaults"
-                fstab[_unescape(words[1]).rstrip("/") or "/"] = (words[2], options)
+                fstab[unescape(words[1]).rstrip("/") or "/"] = (words[2], options)
         else:
             path, sep, content = line.partition(":")
             if sep:
                 unit_files.setdefault(path, []).append(content)
     return MountFacts(mounted, fstab, unit_files)
-
-
-def _unit_options(lines: list[str]) -> str | None:
-    """The last Options= of the [Mount] section, None if the file sets none."""
-    section, options = "", None
-    for raw in lines:
-        line = raw.strip()
-        if line.startswith("[") and line.endswith("]"):
-            section = line[1:-1]
-        elif section == "Mount" and line.startswith("Options="):
-            options = line.partition("=")[2].strip()
-    return options
 
 
 def boot_options(facts: MountFacts, mount_point: str) -> tuple[str, str] | None:
@@ -119,7 +95,7 @@ def boot_options(facts: MountFacts, mount_point: str) -> tuple[str, str] | None:
             continue
         path = f"{directory}/{unit}"
         if path in facts.unit_files:
-            options, source = (_unit_options(facts.unit_files[path]) or "defaults"), path
+            options, source = (unit_options(facts.unit_files[path]) or "defaults"), path
             break
     if not source:
         return None
@@ -130,35 +106,10 @@ def boot_options(facts: MountFacts, mount_point: str) -> tuple[str, str] | None:
             if path.startswith(prefix) and path.endswith(".conf"):
                 drop_ins[path[len(prefix) :]] = path
     for name in sorted(drop_ins):
-        value = _unit_options(facts.unit_files[drop_ins[name]])
+        value = unit_options(facts.unit_files[drop_ins[name]])
         if value is not None:
             options, source = value, drop_ins[name]
     return options, source
-
-
-# option -> (flags it sets, flags it clears), as mount(8) reads an option list left to right
-_OPTION_EFFECTS: dict[str, tuple[set[str], set[str]]] = {
-    "nodev": ({"nodev"}, set()),
-    "nosuid": ({"nosuid"}, set()),
-    "noexec": ({"noexec"}, set()),
-    "dev": (set(), {"nodev"}),
-    "suid": (set(), {"nosuid"}),
-    "exec": (set(), {"noexec"}),
-    "defaults": (set(), {"nodev", "nosuid", "noexec"}),
-    "user": ({"nodev", "nosuid", "noexec"}, set()),
-    "users": ({"nodev", "nosuid", "noexec"}, set()),
-    "owner": ({"nodev", "nosuid"}, set()),
-    "group": ({"nodev", "nosuid"}, set()),
-}
-
-
-def option_flags(options: str) -> set[str]:
-    """Which of nodev, nosuid, noexec are in effect for a comma-separated option list."""
-    flags: set[str] = set()
-    for option in options.split(","):
-        sets, clears = _OPTION_EFFECTS.get(option.strip(), (set(), set()))
-        flags = (flags - clears) | sets
-    return flags
 
 
 def mount_option_state(facts: MountFacts, mount_point: str, option: str) -> str:
