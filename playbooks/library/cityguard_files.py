@@ -64,8 +64,9 @@ def _read(path: str) -> bytes | None:
 
 
 def _attributes(path: str) -> tuple[int, int, int] | None:
+    """Owner, group and mode of the file (a symbolic link's target, as chown/chmod set them)."""
     try:
-        info = os.lstat(path)
+        info = os.stat(path)
     except FileNotFoundError:
         return None
     return info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)
@@ -118,7 +119,11 @@ class Plan:
             gid = grp.getgrnam(entry["group"]).gr_gid
         except KeyError as exc:
             module.fail_json(msg=f"{self.path}: no such user or group {exc}")
-        self.wanted_attributes = (uid, gid, int(entry["mode"], 8))
+        try:
+            mode = int(entry["mode"], 8)
+        except ValueError:
+            module.fail_json(msg=f"{self.path}: mode {entry['mode']!r} is not an octal number")
+        self.wanted_attributes = (uid, gid, mode)
 
     @property
     def content_changes(self) -> bool:
@@ -177,7 +182,7 @@ class Plan:
 
     def _apply_attributes(self, path: str) -> None:
         uid, gid, mode = self.wanted_attributes
-        os.lchown(path, uid, gid)
+        os.chown(path, uid, gid)
         os.chmod(path, mode)
 
 

@@ -134,6 +134,24 @@ def test_files_second_identical_run_changes_nothing(tmp_path: Path) -> None:
     assert (tmp_path / "f").stat().st_ino == before.st_ino  # not even rewritten
 
 
+def test_files_a_link_to_a_compliant_file_is_left_alone(tmp_path: Path) -> None:
+    """The link's own mode (0777) is not the file's: judging it would change every run."""
+    (tmp_path / "real").write_text("same\n")
+    (tmp_path / "real").chmod(0o644)
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    result = files(tmp_path, [{"path": str(tmp_path / "link"), "content": "same\n"}])
+    assert result["changed"] is False
+    assert (tmp_path / "link").is_symlink()
+
+
+def test_files_a_bad_mode_is_one_clear_line(tmp_path: Path) -> None:
+    entry = {"path": str(tmp_path / "f"), "content": "x", "mode": "rw-r--r--"}
+    rc, result = run_module("cityguard_files", {"files": [entry]}, tmp_path)
+    assert rc != 0 and result["failed"] is True
+    assert result["msg"] == f"{tmp_path / 'f'}: mode 'rw-r--r--' is not an octal number"
+    assert not (tmp_path / "f").exists()
+
+
 @needs_root
 def test_files_repairs_owner_and_mode_only_and_diffs_the_attributes(tmp_path: Path) -> None:
     target = tmp_path / "f"
