@@ -1,8 +1,7 @@
-# What the accounts role has to change, read from login.defs, useradd's defaults, dpkg's status,
-# shells, passwd and shadow (given in this order, with -F:). One line per finding,
-# tab-separated; password hashes are never printed.
+# What the accounts role has to change, read from login.defs, useradd's defaults, shells,
+# passwd and shadow (given in this order, with -F:). One line per finding, tab-separated;
+# password hashes are never printed.
 #   setting <key> <value>  the value login.defs or useradd's defaults give <key> now
-#   installed <package>    the package is installed
 #   unshadowed <user>      its password is in /etc/passwd, not /etc/shadow        (CG-ACC-004)
 #   empty <user>           its shadow password field is empty                     (CG-ACC-004)
 #   login_shell <user>     a system account with a login shell                    (CG-ACC-009)
@@ -10,14 +9,12 @@
 #   aging <user> <args>    chage arguments that bring its password aging in line  (CG-ACC-006)
 #   expiring <user>        aging left alone: the new maximum would expire it now  (CG-ACC-006)
 # Variables (-v): exempt (comma-separated accounts), max, min, warn, inactive, today (days),
-# keys (comma-separated login.defs/useradd keys to report), packages (comma-separated).
+# keys (comma-separated login.defs/useradd keys to report).
 BEGIN {
     n = split(exempt, names, ",")
     for (i = 1; i <= n; i++) if (names[i] != "") exempted[names[i]] = 1
     n = split(keys, names, ",")
     for (i = 1; i <= n; i++) if (names[i] != "") reported[names[i]] = 1
-    n = split(packages, names, ",")
-    for (i = 1; i <= n; i++) if (names[i] != "") wanted_package[names[i]] = 1
 }
 FILENAME ~ /login\.defs$/ {
     sub(/^[ \t]+/, "")
@@ -29,12 +26,6 @@ FILENAME ~ /login\.defs$/ {
 FILENAME ~ /useradd$/ {
     split($0, field, "=")
     if (field[1] in reported) setting[field[1]] = field[2]
-    next
-}
-FILENAME ~ /status$/ {
-    if ($0 ~ /^Package: /) package = substr($0, 10)
-    if ($0 == "Status: install ok installed" && (package in wanted_package))
-        print "installed\t" package
     next
 }
 FILENAME ~ /shells$/ {
