@@ -43,11 +43,12 @@ def grep_files(*globs: str) -> str:
 # ------------------------------------------------------------------ parsing helpers
 
 
-def split_grep(lines: Iterable[str]) -> dict[str, list[str]]:
-    """`path:line` lines (from `grep_files`) -> path -> its lines, in order."""
+def split_grep(lines: Iterable[str], separator: str = ":") -> dict[str, list[str]]:
+    """`path:line` lines (from `grep_files`) -> path -> its lines, in order; any other
+    `key<separator>value` listing groups the same way."""
     files: dict[str, list[str]] = {}
     for line in lines:
-        path, sep, text = line.partition(":")
+        path, sep, text = line.partition(separator)
         if sep:
             files.setdefault(path, []).append(text)
     return files

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from cityguard.verify.facts import register_section
+from cityguard.verify.sections._common import split_grep
 
 
 @dataclass(frozen=True)
@@ -40,12 +41,7 @@ def parse_apparmor(lines: list[str]) -> AppArmor:
 
 def parse_listing(lines: list[str]) -> dict[str, list[str]]:
     """`directory name` lines -> directory -> names."""
-    result: dict[str, list[str]] = {}
-    for line in lines:
-        directory, sep, name = line.partition(" ")
-        if sep:
-            result.setdefault(directory, []).append(name)
-    return result
+    return split_grep(lines, separator=" ")
 
 
 APPARMOR_COMMAND = (
