@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from cityguard.core.records import CheckResult, ControlResult, Outcome, roll_up_all
 from cityguard.evidence import (
     SCHEMA_VERSION,
     EvidenceError,
@@ -23,7 +24,6 @@ from cityguard.evidence import (
     RunRecord,
     UnknownRun,
 )
-from cityguard.results import CheckResult, ControlResult, Outcome, roll_up_all
 
 T0 = datetime(2025, 3, 14, 9, 26, 53, 589793, tzinfo=UTC)
 

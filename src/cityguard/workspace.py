@@ -7,6 +7,8 @@ All configuration problems from these sources are reported together.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,9 +16,11 @@ from typing import Any
 
 from cityguard.catalog import Catalog, Selection, load_baseline, load_catalog, select
 from cityguard.config import Site, load_site
+from cityguard.config.inventory import Inventory
+from cityguard.config.overlay import read_inventory_overlay
 from cityguard.evidence import EvidenceStore, open_store
-from cityguard.inventory import Inventory
-from cityguard.lab import Lab
+from cityguard.evidence.model import new_run
+from cityguard.evidence.recorder import Recorder, record_run
 
 
 @dataclass(frozen=True)
@@ -49,14 +53,34 @@ class Workspace:
     def open_evidence(self) -> EvidenceStore:
         return open_store(self.site.state_dir, self.site.evidence_dsn())
 
+    @contextmanager
+    def record(self, command: str, hosts: Sequence[str], run_dir: Path) -> Iterator[Recorder]:
+        """The evidence run of one command: opened now, closed however the command ends."""
+        run = new_run(
+            self.site.name, command, hosts, content_dir=self.content_dir, artifacts_dir=run_dir
+        )
+        with self.open_evidence() as store, record_run(store, run) as recorder:
+            yield recorder
+
+
+def comma_list(text: str | None) -> list[str] | None:
+    """A comma-separated option as a list; None when the option was not given."""
+    if text is None:
+        return None
+    return [item.strip() for item in text.split(",") if item.strip()]  # "" or "," stays empty
+
 
 def connected_inventory(site: Site) -> Inventory:
-    """The site's inventory, plus the lab's addresses and keys when its lab is up."""
-    lab = Lab.load(site.state_dir / "lab")
-    if lab is None:
-        return site.inventory
+    """The site's inventory with any connection overlay in its state directory merged in."""
+    overlay = read_inventory_overlay(site.state_dir)
     known = set(site.inventory.host_names())
-    return site.inventory.with_hostvars({h: v for h, v in lab.hostvars().items() if h in known})
+    return site.inventory.with_hostvars({h: v for h, v in overlay.items() if h in known})
+
+
+def open_evidence_for(site_path: Path) -> EvidenceStore:
+    """The evidence store of a site, for commands that only read evidence."""
+    site = load_site(site_path)
+    return open_store(site.state_dir, site.evidence_dsn())
 
 
 def open_workspace(site_path: Path, controls: list[str] | None = None) -> Workspace:

@@ -16,18 +16,17 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from cityguard.ansible import (
+from cityguard.ansible.events import (
     HostStats,
-    PlaybookRequest,
     PlaybookResult,
     TaskResult,
-    _envvars,
     host_stats_from_runner,
     read_task_tags,
     task_result_from_event,
     task_results_from_events,
 )
-from cityguard.ansible_progress import PlaybookProgress, host_line, tally_event
+from cityguard.ansible.progress import PlaybookProgress, host_line, tally_event
+from cityguard.ansible.run import PlaybookRequest, _envvars
 
 # runner.stats after: h1 changed a file and skipped two tasks, h2 failed, h3 was unreachable.
 RUNNER_STATS: dict[str, Any] = {

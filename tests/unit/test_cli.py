@@ -79,3 +79,34 @@ def test_missing_site_file_exits_2(tmp_path: Path) -> None:
     result = cityguard("check", "--site", str(tmp_path / "absent.yml"), state=tmp_path / "s")
     assert result.returncode == 2
     assert result.stderr.strip() == f"{tmp_path / 'absent.yml'}: (document): file not found"
+
+
+def test_an_empty_group_never_widens_to_every_host(tmp_path: Path) -> None:
+    """`--limit dmz` with `dmz: {}`, or `--limit '!all'`, used to reach Ansible as an empty
+    limit, which means every host. Refused before anything runs, for every host command."""
+    site = tmp_path / "site"
+    shutil.copytree(EXAMPLE, site)
+    with (site / "inventory.yml").open("a") as inventory:
+        inventory.write("    dmz: {}\n")
+    state = tmp_path / "state"
+    for command in ("harden", "check", "lab up"):
+        for limit in ("dmz", "!all", "web,!web"):
+            result = cityguard(
+                *command.split(), "--site", str(site / "site.yml"), "--limit", limit, state=state
+            )
+            assert result.returncode == 2, (command, limit, result.stderr)
+            assert result.stderr.strip().splitlines() == [
+                f"{site / 'inventory.yml'}: limit: --limit '{limit}' selects no host; nothing to do"
+            ]
+            assert not state.exists(), "an empty selection must change nothing"
+
+
+def test_an_empty_control_selection_is_refused(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    for value in ("", ","):
+        result = cityguard(
+            "harden", "--site", str(EXAMPLE / "site.yml"), "--controls", value, state=state
+        )
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip() == "--controls: selects no control"
+        assert not state.exists()

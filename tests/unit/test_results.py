@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from cityguard.results import CheckResult, ControlResult, Outcome, roll_up, roll_up_all, summarize
+from cityguard.core.records import (
+    CheckResult,
+    ControlResult,
+    Outcome,
+    roll_up,
+    roll_up_all,
+    summarize,
+)
 
 
 def check(

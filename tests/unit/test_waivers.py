@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
+from cityguard.catalog.waivers import apply_waivers, waived_by_host
 from cityguard.config import Waiver
-from cityguard.inventory import Inventory
-from cityguard.results import CheckResult, ControlResult, Outcome
-from cityguard.waivers import apply_waivers, waived_by_host
+from cityguard.config.inventory import Inventory
+from cityguard.core.records import CheckResult, ControlResult, Outcome
 
 TODAY = date(2026, 11, 22)
 INVENTORY = Inventory(

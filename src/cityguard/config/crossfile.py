@@ -18,7 +18,7 @@ from cityguard.config.site import Waiver
 from cityguard.config.yaml_lines import YamlDocument, load_yaml_file
 
 if TYPE_CHECKING:
-    from cityguard.inventory import Inventory
+    from cityguard.config.inventory import Inventory
 
 
 def shown_path(site_path: Path, relative: str) -> str:
@@ -45,7 +45,7 @@ def check_inventory(
     doc: YamlDocument, site_path: Path, relative: str
 ) -> tuple[list[ConfigProblem], Inventory | None]:
     """The inventory must exist and load; its own problems keep its own file and lines."""
-    from cityguard.inventory import load_inventory  # inventory imports config: avoid a cycle
+    from cityguard.config.inventory import load_inventory  # inventory imports config: avoid a cycle
 
     problems = check_referenced_file(doc, ("inventory",), site_path, relative)
     if problems:

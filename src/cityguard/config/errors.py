@@ -15,6 +15,8 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
+from cityguard.core.errors import UsageError
+
 KeyPath = tuple[str | int, ...]
 """A position in YAML data: mapping keys (str) and list indexes (int)."""
 
@@ -54,7 +56,7 @@ class ConfigProblem:
         return f"{self.file}:{self.line}: {self.key_path}: {self.message}"
 
 
-class ConfigError(Exception):
+class ConfigError(UsageError):
     """Bad configuration: carries every problem found, so they are all reported together."""
 
     def __init__(self, problems: Sequence[ConfigProblem]) -> None:
@@ -65,6 +67,9 @@ class ConfigError(Exception):
 
     def __str__(self) -> str:
         return "\n".join(str(problem) for problem in self.problems)
+
+    def lines(self) -> list[str]:
+        return [str(problem) for problem in self.problems]
 
 
 def line_for(lines: Mapping[KeyPath, int], path: KeyPath) -> int | None:

@@ -25,7 +25,7 @@ from cityguard.config.site import Site, SiteFile
 from cityguard.config.yaml_lines import YamlDocument, load_yaml_file
 
 if TYPE_CHECKING:
-    from cityguard.inventory import Inventory
+    from cityguard.config.inventory import Inventory
 
 SECRET_MESSAGE = (
     "secrets must not be written in the site file: use admin_password_env or admin_password_file"

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from cityguard.config.errors import ConfigError, ConfigProblem
 
 if TYPE_CHECKING:
-    from cityguard.inventory import Inventory
+    from cityguard.config.inventory import Inventory
 
 SITE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 BASELINE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")

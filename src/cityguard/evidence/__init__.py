@@ -10,7 +10,6 @@ from pathlib import Path
 
 from cityguard.evidence.errors import EvidenceError, UnknownRun
 from cityguard.evidence.model import RunRecord, content_commit, new_run, tool_versions
-from cityguard.evidence.postgres import PostgresStore, redact_dsn
 from cityguard.evidence.schema import SCHEMA_VERSION
 from cityguard.evidence.sqlite import SqliteStore
 from cityguard.evidence.store import EvidenceStore
@@ -22,14 +21,12 @@ __all__ = [
     "SQLITE_FILENAME",
     "EvidenceError",
     "EvidenceStore",
-    "PostgresStore",
     "RunRecord",
     "SqliteStore",
     "UnknownRun",
     "content_commit",
     "new_run",
     "open_store",
-    "redact_dsn",
     "tool_versions",
 ]
 
@@ -37,5 +34,7 @@ __all__ = [
 def open_store(state_dir: Path, dsn: str | None) -> EvidenceStore:
     """PostgreSQL when a DSN is configured (shared store), else SQLite in the state directory."""
     if dsn:
+        from cityguard.evidence.postgres import PostgresStore  # psycopg: only when used
+
         return PostgresStore(dsn)
     return SqliteStore(Path(state_dir) / SQLITE_FILENAME)

@@ -10,8 +10,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from cityguard.core.records import CheckResult, Outcome
 from cityguard.evidence.model import RunRecord, format_time, parse_time
-from cityguard.results import CheckResult, Outcome
 
 #: Ordered migrations; entry N-1 takes the schema to version N. Never edit a released entry:
 #: stores in the field are already at that version, so changes go in a new entry.

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from cityguard.core.records import CheckResult, ControlResult, Outcome
 from cityguard.evidence.db import Connection, Cursor, Database
 from cityguard.evidence.errors import EvidenceError, UnknownRun
 from cityguard.evidence.model import RunRecord, format_time
@@ -28,7 +29,6 @@ from cityguard.evidence.schema import (
     run_from_row,
     run_to_row,
 )
-from cityguard.results import CheckResult, ControlResult, Outcome
 
 logger = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
-"""`cityguard harden`: enforce the baseline with the site's playbooks."""
+"""`cityguard harden`: enforce the baseline with the site's playbooks.
 
-from cityguard.harden.action import HardenOutcome, harden
-
-__all__ = ["HardenOutcome", "harden"]
+settings: the baseline and parameters come from the catalog selection; action: action.py;
+rendering: view.py; CLI registration: cli.py.
+"""

@@ -14,10 +14,10 @@ from typing import Any
 from rich.console import Console
 
 from cityguard.ansible import PlaybookRequest, PlaybookResult, TaskResult, run_playbook
+from cityguard.ansible.progress import PlaybookProgress
 from cityguard.catalog import CONTROL_ID
-from cityguard.evidence import new_run
-from cityguard.exitcodes import ExitCode
-from cityguard.waivers import waived_by_host
+from cityguard.catalog.waivers import waived_by_host
+from cityguard.core.exitcodes import ExitCode
 from cityguard.workspace import Workspace
 
 PLAYBOOK = "harden.yml"
@@ -29,6 +29,7 @@ class HardenOutcome:
     result: PlaybookResult
     exit_code: ExitCode
     controls: list[str]  # the controls this run enforced
+    check: bool = False  # check mode: nothing was changed, the result says what would be
 
 
 def exit_code_for(result: PlaybookResult) -> ExitCode:
@@ -55,7 +56,7 @@ def harden(
         playbook=PLAYBOOK,
         inventory=workspace.write_inventory(run_dir, waived_hostvars(workspace)),
         run_dir=run_dir,
-        limit=",".join(hosts),
+        limit=",".join(hosts),  # never empty: select() refuses an empty selection
         tags=list(tags or []),
         check=check,
         diff=check,
@@ -65,23 +66,12 @@ def harden(
         },
     )
     command = "harden --check" if check else "harden"
-    record = new_run(
-        workspace.site.name,
-        command,
-        hosts,
-        content_dir=workspace.content_dir,
-        artifacts_dir=run_dir,
-    )
-    with workspace.open_evidence() as store:
-        store.start_run(record)
-        try:
-            result = run_playbook(request, progress=progress, console=console)
-        except BaseException:
-            store.finish_run(record.id, int(ExitCode.INTERNAL), {"error": "run did not finish"})
-            raise
+    with workspace.record(command, hosts, run_dir) as rec:
+        with PlaybookProgress(PLAYBOOK, console=console, enabled=progress) as view:
+            result = run_playbook(request, on_event=view.on_event)
         code = exit_code_for(result)
-        store.finish_run(record.id, int(code), summarize(result, selection.control_ids))
-    return HardenOutcome(record.id, result, code, selection.control_ids)
+        rec.finish(code, summarize(result, selection.control_ids))
+    return HardenOutcome(rec.run_id, result, code, selection.control_ids, check)
 
 
 def controls_of_task(task: TaskResult, selected: Collection[str]) -> list[str]:

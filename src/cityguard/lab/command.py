@@ -6,8 +6,10 @@ import os
 import subprocess
 from collections.abc import Mapping, Sequence
 
+from cityguard.core.errors import CityguardError
 
-class LabError(Exception):
+
+class LabError(CityguardError):
     """A lab step failed; the message is one line saying which step and why."""
 
 

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from cityguard.config.overlay import INVENTORY_OVERLAY, write_inventory_overlay
 from cityguard.lab import host as lab_host
 from cityguard.lab import network, plain, sshconfig
 from cityguard.lab.command import LabError, run
@@ -101,6 +102,8 @@ class Lab:
             "hosts": [asdict(h) for h in self.hosts],
         }
         (self.directory / STATE_FILE).write_text(json.dumps(data, indent=2))
+        # The product reads connection details from this overlay, never from the lab itself.
+        write_inventory_overlay(self.directory.parent, self.hostvars())
 
     @classmethod
     def load(cls, directory: Path) -> Lab | None:
@@ -302,5 +305,6 @@ def down(state_dir: Path) -> str | None:
     if not remaining.empty():
         raise LabError(f"lab {lab.lab_id} could not be fully removed: {remaining}")
     shutil.rmtree(lab.socket_dir, ignore_errors=True)
+    (state_dir / INVENTORY_OVERLAY).unlink(missing_ok=True)
     shutil.rmtree(directory)
     return lab.lab_id

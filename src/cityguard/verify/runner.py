@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cityguard.results import CheckResult, Outcome
+from cityguard.core.errors import CityguardError
+from cityguard.core.records import CheckResult, Outcome
 
 
-class VerifyError(Exception):
+class VerifyError(CityguardError):
     """The check run itself could not start (not a failing check)."""
 
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from cityguard.config import ConfigError
-from cityguard.inventory import Inventory, load_inventory
+from cityguard.config.inventory import Inventory, load_inventory
 
 NESTED = """\
 all:
@@ -106,11 +106,19 @@ def test_example_inventory_loads() -> None:
         ("all,!servers", ["router1", "scratch1", "bastion"]),
         ("!scratch", ["web1", "web2", "db1", "router1", "bastion"]),
         ("!servers,!bastion", ["router1", "scratch1"]),
-        ("web,!web", []),
     ],
 )
 def test_select(tmp_path: Path, limit: str | None, expected: list[str]) -> None:
     assert load(tmp_path, NESTED).select(limit) == expected
+
+
+@pytest.mark.parametrize("limit", ["web,!web", "!all", "dmz", "dmz,!web"])
+def test_an_empty_selection_is_refused_never_widened(tmp_path: Path, limit: str) -> None:
+    """Handed to Ansible as an empty --limit, an empty selection would mean every host."""
+    inv = load(tmp_path, NESTED + "    dmz: {}\n")
+    with pytest.raises(ConfigError) as caught:
+        inv.select(limit)
+    assert str(caught.value) == f"inventory.yml: limit: --limit '{limit}' selects no host; nothing to do"
 
 
 def test_select_unknown_names_are_all_reported(tmp_path: Path) -> None:

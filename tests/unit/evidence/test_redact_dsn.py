@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cityguard.evidence import redact_dsn
-from cityguard.evidence.postgres import scrub
+from cityguard.evidence.postgres import redact_dsn, scrub
 
 CASES = [
     ("postgresql://evidence:s3cr%40t@db.city.example:5432/evidence?sslmode=require",

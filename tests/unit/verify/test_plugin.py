@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from cityguard.results import CheckResult, Outcome
+from cityguard.core.records import CheckResult, Outcome
 from cityguard.verify.collect import collect_checks
 from cityguard.verify.runner import CheckRun, VerifyError, parse_results, pytest_argv
 

@@ -59,8 +59,19 @@ class Inventory:
 
         ``limit`` is comma-separated host or group names, ``all``, and ``!name`` to exclude;
         only exclusions means "all but these". Unknown names are errors rather than empty
-        matches so a typo cannot turn a run into a no-op.
+        matches so a typo cannot turn a run into a no-op, and a selection that comes out empty
+        (an empty group, ``!all``) is refused: handed on as an empty Ansible limit it would
+        mean every host. Every command that targets hosts selects them here.
         """
+        selected = self._match(limit)
+        if not selected:
+            what = f"--limit '{limit}' selects" if limit and limit.strip() else "the inventory has"
+            raise ConfigError(
+                [ConfigProblem(self.source or "", None, "limit", f"{what} no host; nothing to do")]
+            )
+        return selected
+
+    def _match(self, limit: str | None) -> list[str]:
         if limit is None or not limit.strip():
             return self.host_names()
         included: set[str] = set()

@@ -12,8 +12,8 @@ from dataclasses import replace
 from datetime import date
 
 from cityguard.config import Waiver
-from cityguard.inventory import Inventory
-from cityguard.results import ControlResult, Outcome
+from cityguard.config.inventory import Inventory
+from cityguard.core.records import ControlResult, Outcome
 
 
 def covered_hosts(waiver: Waiver, inventory: Inventory) -> set[str]:

@@ -229,7 +229,9 @@ def select(
     usage error listed with the others.
     """
     chosen = baseline.controls
-    if only:
+    if only is not None:
+        if not only:  # e.g. --controls "": an empty selection never widens to every control
+            raise ConfigError([ConfigProblem("", None, "--controls", "selects no control")])
         unknown = [cid for cid in only if cid not in baseline.controls]
         if unknown:
             raise ConfigError(

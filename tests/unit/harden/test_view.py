@@ -8,7 +8,9 @@ from pathlib import Path
 from rich.console import Console
 
 from cityguard.ansible import PlaybookResult
-from cityguard.output import harden_summary, unified_diff
+from cityguard.core.exitcodes import ExitCode
+from cityguard.harden.action import HardenOutcome
+from cityguard.harden.view import harden_summary, unified_diff
 
 
 def test_a_playbook_that_never_ran_shows_ansibles_reason(tmp_path: Path) -> None:
@@ -18,7 +20,7 @@ def test_a_playbook_that_never_ran_shows_ansibles_reason(tmp_path: Path) -> None
     )
     result = PlaybookResult(rc=4, status="failed", hosts={}, tasks=[], artifacts_dir=tmp_path)
     out = io.StringIO()
-    harden_summary(Console(file=out, width=300), result, check=False, run_id="r1", selected=[])
+    harden_summary(Console(file=out, width=300), HardenOutcome("r1", result, ExitCode.PARTIAL, []))
     assert (
         "the playbook did not run (ansible rc=4): ERROR! couldn't resolve module/action "
         "'ansible.builtin.nope' | The error appears to be in"
@@ -61,12 +63,7 @@ def test_a_change_is_reported_against_the_selected_controls_only(tmp_path: Path)
         artifacts_dir=tmp_path,
     )
     out = io.StringIO()
-    harden_summary(
-        Console(file=out, width=300),
-        result,
-        check=False,
-        run_id="r1",
-        selected=["CG-SSH-001", "CG-SSH-002"],
-    )
+    outcome = HardenOutcome("r1", result, ExitCode.OK, ["CG-SSH-001", "CG-SSH-002"])
+    harden_summary(Console(file=out, width=300), outcome)
     assert "web1 CG-SSH-001: changed: Write the cityguard sshd drop-in" in out.getvalue()
     assert "CG-SSH-015" not in out.getvalue()

@@ -1,6 +1,6 @@
 """The live view of a playbook run: tasks started and per-host counters, as events arrive.
 
-Kept apart from cityguard.ansible so the runner wrapper stays about running and results. It
+Kept apart from the runner, which only passes events on: the caller owns the display. It
 reads only task names, hosts and the status of each result, never a task's output, so nothing
 a task returned (and possibly marked no_log) can reach the terminal through it.
 """
@@ -15,9 +15,13 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, Task, TaskID, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from cityguard.ansible import RESULT_EVENTS, HostStats, event_status, host_stats_from_runner
-
-TASK_START_EVENTS = ("playbook_on_task_start", "playbook_on_handler_task_start")
+from cityguard.ansible.events import (
+    RESULT_EVENTS,
+    TASK_START_EVENTS,
+    HostStats,
+    event_status,
+    host_stats_from_runner,
+)
 
 
 def tally_event(stats: HostStats, event: Mapping[str, Any]) -> HostStats:
@@ -91,7 +95,7 @@ class PlaybookProgress:
             self._progress.update(line, total=1, completed=1)
         self._progress.stop()
 
-    def on_event(self, event: dict[str, Any]) -> bool:
+    def on_event(self, event: Mapping[str, Any]) -> bool:
         """runner's event_handler: update the view; True so runner keeps the event on disk."""
         name, data = event.get("event"), event.get("event_data") or {}
         if name in TASK_START_EVENTS:

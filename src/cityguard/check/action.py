@@ -8,11 +8,10 @@ from datetime import date
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cityguard.evidence import new_run
-from cityguard.exitcodes import ExitCode
-from cityguard.results import CheckResult, ControlResult, Outcome, roll_up_all
+from cityguard.catalog.waivers import apply_waivers
+from cityguard.core.exitcodes import ExitCode
+from cityguard.core.records import CheckResult, ControlResult, Outcome, roll_up_all
 from cityguard.verify.runner import CheckRun, HostRun, run_checks
-from cityguard.waivers import apply_waivers
 from cityguard.workspace import Workspace
 
 
@@ -68,15 +67,7 @@ def check(
         controls=workspace.selection.control_ids,
         parameters=workspace.selection.parameters,
     )
-    record = new_run(
-        workspace.site.name,
-        "check",
-        hosts,
-        content_dir=workspace.content_dir,
-        artifacts_dir=run_dir,
-    )
-    with workspace.open_evidence() as store:
-        store.start_run(record)
+    with workspace.record("check", hosts, run_dir) as rec:
         with Progress(
             TextColumn("checking hosts"),
             BarColumn(),
@@ -93,13 +84,7 @@ def check(
             roll_up_all(checks), workspace.site.waivers, workspace.inventory, date.today()
         )
         code = exit_code_for(controls, host_runs)
-        store.add_check_results(record.id, checks)
-        store.add_control_results(record.id, controls)
-        store.finish_run(
-            record.id,
-            int(code),
-            {
-                "host_problems": {h.host: h.problem for h in host_runs if h.problem},
-            },
-        )
-    return CheckOutcome(record.id, host_runs, controls, code)
+        rec.add_check_results(checks)
+        rec.add_control_results(controls)
+        rec.finish(code, {"host_problems": {h.host: h.problem for h in host_runs if h.problem}})
+    return CheckOutcome(rec.run_id, host_runs, controls, code)

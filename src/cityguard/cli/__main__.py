@@ -1,0 +1,5 @@
+import sys
+
+from cityguard.cli.main import main
+
+sys.exit(main())

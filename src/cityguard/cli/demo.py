@@ -1,0 +1,53 @@
+"""Registers `cityguard demo`: the main job on the example site, start to finish."""
+
+from __future__ import annotations
+
+import argparse
+
+from cityguard.core.context import Context
+from cityguard.core.exitcodes import ExitCode
+
+
+def register(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    from cityguard.config.paths import content_root
+
+    demo = commands.add_parser(
+        "demo", parents=[common], help="lab up, harden, check, summary on the example site"
+    )
+    demo.add_argument("--keep-lab", action="store_true", help="leave the lab up afterwards")
+    demo.set_defaults(func=run, site=content_root() / "examples" / "site" / "site.yml")
+
+
+def run(args: argparse.Namespace, ctx: Context) -> ExitCode:
+    """Lab up, harden, check, summary, lab down (also when a step fails)."""
+    from cityguard.check.action import check
+    from cityguard.config import load_site
+    from cityguard.evidence.view import check_summary
+    from cityguard.harden.action import harden
+    from cityguard.harden.view import harden_summary
+    from cityguard.lab.site import down_for_site, up_for_site
+    from cityguard.workspace import open_workspace
+
+    console = ctx.out
+    site = load_site(args.site)
+    console.rule("1/4 lab up")
+    lab = up_for_site(site)
+    console.print(f"lab {lab.lab_id}: {', '.join(h.name for h in lab.hosts)}")
+    try:
+        console.rule("2/4 harden")
+        workspace = open_workspace(args.site)
+        hardened = harden(workspace, console=console)
+        harden_summary(console, hardened)
+        console.rule("3/4 check")
+        checked = check(workspace, console=console)
+        console.rule("4/4 summary")
+        check_summary(console, checked.controls, checked.hosts, checked.run_id)
+        return max(hardened.exit_code, checked.exit_code)
+    finally:
+        if args.keep_lab:
+            console.print("lab kept: 'cityguard lab down' removes it")
+        else:
+            down_for_site(site)
+            console.print(f"lab {lab.lab_id} removed")

@@ -1,0 +1,58 @@
+"""Registers `cityguard evidence list|show`: read the evidence store (never writes it)."""
+
+from __future__ import annotations
+
+import argparse
+
+from cityguard.core.context import Context
+from cityguard.core.exitcodes import ExitCode
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def register(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    evidence = commands.add_parser("evidence", help="runs and results in the evidence store")
+    evidence_commands = evidence.add_subparsers(dest="evidence_command", required=True)
+    listing = evidence_commands.add_parser("list", parents=[common], help="recent runs")
+    listing.add_argument("--limit", type=_positive, default=20, help="how many runs (default 20)")
+    listing.set_defaults(func=run_list)
+    show = evidence_commands.add_parser(
+        "show", parents=[common], help="everything one run recorded"
+    )
+    show.add_argument("run_id")
+    show.add_argument("--format", choices=("table", "json"), default="table")
+    show.set_defaults(func=run_show)
+
+
+def run_list(args: argparse.Namespace, ctx: Context) -> ExitCode:
+    from cityguard.evidence.view import runs_table
+    from cityguard.workspace import open_evidence_for
+
+    with open_evidence_for(args.site) as store:
+        runs_table(ctx.out, store.list_runs(limit=args.limit))
+    return ExitCode.OK
+
+
+def run_show(args: argparse.Namespace, ctx: Context) -> ExitCode:
+    from cityguard.evidence.view import check_summary, controls_json
+    from cityguard.workspace import open_evidence_for
+
+    with open_evidence_for(args.site) as store:
+        run = store.get_run(args.run_id)
+        controls = store.control_results(run.id)
+    if args.format == "json":
+        print(controls_json(controls, run.id))
+    else:
+        ctx.out.print(f"run {run.id} ({run.command}) on {run.site} by {run.operator}")
+        check_summary(ctx.out, controls, [], run.id)
+    return ExitCode.OK

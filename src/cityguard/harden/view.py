@@ -1,0 +1,83 @@
+"""How a hardening run is shown: per-host counts, each change against its controls, diffs."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from cityguard.harden.action import HardenOutcome, controls_of_task
+
+
+def harden_summary(console: Console, outcome: HardenOutcome) -> None:
+    """Per-host counts, then each change (with its diff in check mode) and each failure."""
+    result, check, selected = outcome.result, outcome.check, outcome.controls
+    table = Table(title="Would change (check mode)" if check else "Hardening")
+    for column in ("host", "ok", "changed", "failed", "unreachable"):
+        table.add_column(column, justify="right" if column != "host" else "left")
+    for host, stats in sorted(result.hosts.items()):
+        table.add_row(
+            host, str(stats.ok), str(stats.changed), str(stats.failed), str(stats.unreachable)
+        )
+    console.print(table)
+    if not result.hosts and result.rc != 0:
+        console.print(
+            f"the playbook did not run (ansible rc={result.rc}): "
+            + playbook_failure(result.artifacts_dir),
+            style="red",
+            markup=False,
+        )
+    verb = "would change" if check else "changed"
+    for task in result.tasks:
+        if task.status == "changed":
+            controls = ",".join(controls_of_task(task, selected)) or "(no control)"
+            console.print(
+                f"{task.host} {controls}: {verb}: {task.task}",
+                style="yellow",
+                markup=False,
+                highlight=False,
+            )
+            if check:
+                for diff in task.diff or []:
+                    console.print(_indent(unified_diff(diff)), markup=False, highlight=False)
+        elif task.status in ("failed", "unreachable"):
+            console.print(f"{task.host}: {task.task}: {task.message}", style="red", markup=False)
+    console.print(f"{verb}: {result.changed_total}; artifacts: {result.artifacts_dir}")
+    console.print(f"evidence run {outcome.run_id}")
+
+
+def playbook_failure(artifacts_dir: Path) -> str:
+    """Ansible's own last words when it stopped before any host ran (e.g. a syntax error)."""
+    stdout = artifacts_dir / "stdout"
+    if not stdout.exists():
+        return f"no output kept in {artifacts_dir}"
+    text = re.sub(r"\x1b\[[0-9;]*m", "", stdout.read_text(errors="replace"))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " | ".join(lines[-4:]) or f"no output kept in {artifacts_dir}"
+
+
+def unified_diff(diff: Any) -> str:
+    """Ansible's before/after as a unified diff, which is what ops read in reviews."""
+    if not isinstance(diff, dict):
+        return str(diff)
+    if "prepared" in diff:  # some modules hand over a finished diff
+        return str(diff["prepared"])
+    before, after = diff.get("before", ""), diff.get("after", "")
+    if not isinstance(before, str) or not isinstance(after, str):
+        return f"before: {before}\nafter: {after}"
+    lines = difflib.unified_diff(
+        before.splitlines(),
+        after.splitlines(),
+        str(diff.get("before_header", "before")),
+        str(diff.get("after_header", "after")),
+        lineterm="",
+    )
+    return "\n".join(lines)
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
