@@ -32,12 +32,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from cityguard.evidence import (
-    SCHEMA_VERSION,
-    EvidenceError,
-    PostgresStore,
-    open_store,
-)
+from cityguard.evidence import SCHEMA_VERSION, EvidenceError, open_store
+from cityguard.evidence.postgres import PostgresStore
 
 _TESTS_DIR = str(Path(__file__).resolve().parents[1])
 if _TESTS_DIR not in sys.path:
