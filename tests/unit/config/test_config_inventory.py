@@ -118,7 +118,8 @@ def test_an_empty_selection_is_refused_never_widened(tmp_path: Path, limit: str)
     inv = load(tmp_path, NESTED + "    dmz: {}\n")
     with pytest.raises(ConfigError) as caught:
         inv.select(limit)
-    assert str(caught.value) == f"inventory.yml: limit: --limit '{limit}' selects no host; nothing to do"
+    expected = f"inventory.yml: limit: --limit '{limit}' selects no host; nothing to do"
+    assert str(caught.value) == expected
 
 
 def test_select_unknown_names_are_all_reported(tmp_path: Path) -> None:
