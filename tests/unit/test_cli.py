@@ -110,3 +110,16 @@ def test_an_empty_control_selection_is_refused(tmp_path: Path) -> None:
         assert result.returncode == 2, result.stderr
         assert result.stderr.strip() == "--controls: selects no control"
         assert not state.exists()
+
+
+def test_help_loads_no_heavy_library() -> None:
+    """`cityguard --help` registers every command without importing what the commands use."""
+    probe = (
+        "import sys; from cityguard.cli.main import build_parser; build_parser(); "
+        "print(' '.join(sorted(m for m in ('pydantic', 'rich', 'psycopg', 'ansible_runner', "
+        "'yaml', 'boto3', 'keycloak', 'testinfra') if m in sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == ""

@@ -11,19 +11,17 @@ from cityguard.core.exitcodes import ExitCode
 def register(
     commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
-    from cityguard.config.paths import content_root
-
     demo = commands.add_parser(
         "demo", parents=[common], help="lab up, harden, check, summary on the example site"
     )
     demo.add_argument("--keep-lab", action="store_true", help="leave the lab up afterwards")
-    demo.set_defaults(func=run, site=content_root() / "examples" / "site" / "site.yml")
+    demo.set_defaults(func=run, site=None)  # None: the example site, found when the command runs
 
 
 def run(args: argparse.Namespace, ctx: Context) -> ExitCode:
     """Lab up, harden, check, summary, lab down (also when a step fails)."""
     from cityguard.check.action import check
-    from cityguard.config import load_site
+    from cityguard.config import content_root, load_site
     from cityguard.evidence.view import check_summary
     from cityguard.harden.action import harden
     from cityguard.harden.view import harden_summary
@@ -31,13 +29,14 @@ def run(args: argparse.Namespace, ctx: Context) -> ExitCode:
     from cityguard.workspace import open_workspace
 
     console = ctx.out
-    site = load_site(args.site)
+    site_path = args.site or content_root() / "examples" / "site" / "site.yml"
+    site = load_site(site_path)
     console.rule("1/4 lab up")
     lab = up_for_site(site)
     console.print(f"lab {lab.lab_id}: {', '.join(h.name for h in lab.hosts)}")
     try:
         console.rule("2/4 harden")
-        workspace = open_workspace(args.site)
+        workspace = open_workspace(site_path)
         hardened = harden(workspace, console=console)
         harden_summary(console, hardened)
         console.rule("3/4 check")
