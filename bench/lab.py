@@ -2,7 +2,7 @@
 
 Both flavours: systemd-nspawn (real systemd, the default) and plain (namespaces + tini, the
 fallback). Baseline measured in the same run: unpacking the image once, which a lab without
-overlays would pay for every host. LAB.md target: 3 hosts up in under 10 s.
+overlays would pay for every host. Target (docs/lab.md): 3 hosts up in under 10 s.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 ROLES = "sysctl,kernel_modules,core_dumps,mounts"
 CONTROL_FILES = ("sysctl", "kernel_modules", "core_dumps", "mounts")
 IPV6_KEYS = ("accept_ra", "autoconf", "dad_transmits")
-# what a lab container cannot hold (LAB.md), and nothing else
+# what a lab container cannot hold (docs/lab.md), and nothing else
 NOT_APPLICABLE_REASONS = re.compile(
     r"sysctls are global|only in the machine's initial network namespace|"
     r"shares the machine's kernel"

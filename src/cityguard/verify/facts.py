@@ -1,6 +1,6 @@
 """Everything the checks need from a host, gathered in one SSH round trip and cached for the run.
 
-One command per assertion is too slow at fleet scale (DESIGN.md), so the checks assert in
+One command per assertion is too slow at fleet scale (docs/architecture.md), so the checks assert in
 Python on what this module collected. Each section is a shell snippet whose output is parsed
 in Python. The core sections live here; an area adds its own with `register_section()` in a
 module under `cityguard.verify.sections`, which is imported before any check runs.
