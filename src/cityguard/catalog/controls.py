@@ -3,6 +3,10 @@
 A baseline selects controls and may set their parameters; a site may set parameters too but can
 only switch a control off through a waiver. The resolved parameters go to both the playbooks
 (what to enforce) and the checks (what to expect), so the two never disagree.
+
+A control applies to a `scope` (a host, an information system of a disaster-recovery plan, an
+eIDAS realm, an IPv6 segment, the whole site) and is proven by one `verifier`. Only controls of
+scope host verified by host checks reach `harden` and `check`: `Selection.for_hosts()`.
 """
 
 from __future__ import annotations
@@ -13,7 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from cityguard.config.errors import ConfigError, ConfigProblem, problems_from_validation
 from cityguard.config.yaml_lines import YamlDocument, load_yaml_file
@@ -21,6 +32,26 @@ from cityguard.config.yaml_lines import YamlDocument, load_yaml_file
 CONTROL_ID = re.compile(r"^CG-[A-Z0-9]{2,8}-\d{3}$")
 CHECK_ID = re.compile(r"^test_\w+::test_[\w*]+(\[[^\]]+\])?$")
 UNMAPPED = "unmapped"
+
+Scope = Literal["host", "system", "realm", "segment", "site"]
+"""What a control applies to: a server; an information system of a disaster-recovery plan; an
+eIDAS Keycloak realm (identity provider); an IPv6 network segment (prefix); the whole site."""
+
+Verifier = Literal["host-checks", "drill", "eidas-rules", "ipv6-checks", "manual"]
+"""What proves a control: the testinfra suites in checks/, a disaster-recovery drill, the eIDAS
+profile rules, the IPv6 segment checks, or a person (evidence kept outside cityguard)."""
+
+HOST_SCOPE: Scope = "host"
+HOST_CHECKS: Verifier = "host-checks"
+
+VERIFIER_SCOPES: dict[Verifier, tuple[Scope, ...]] = {
+    "host-checks": ("host",),
+    "drill": ("system", "site"),
+    "eidas-rules": ("realm",),
+    "ipv6-checks": ("segment", "site"),
+    "manual": ("host", "system", "realm", "segment", "site"),
+}
+"""The scopes each verifier can prove; a pair outside this table would never be verified."""
 
 
 class _Strict(BaseModel):
@@ -42,10 +73,22 @@ class Control(_Strict):
     level: Literal[1, 2] = Field(
         default=1, description="1: every municipal server; 2: stricter, may cost convenience"
     )
+    scope: Scope = Field(default=HOST_SCOPE, description="what the control applies to")
+    verifier: Verifier = Field(
+        default=HOST_CHECKS, validate_default=True, description="what proves the control"
+    )
     checks: list[str] = Field(
-        min_length=1, description="check ids (test_module::test_name[param]); * matches any text"
+        default_factory=list,
+        validate_default=True,
+        description="check ids (test_module::test_name[param]); * matches any text; "
+        "only for verifier host-checks",
     )
     mappings: dict[str, list[str] | Literal["unmapped"]]
+
+    @property
+    def checked_on_hosts(self) -> bool:
+        """A host control the checks/ suites prove: what `check` runs and `harden` enforces."""
+        return self.scope == HOST_SCOPE and self.verifier == HOST_CHECKS
 
     @field_validator("id")
     @classmethod
@@ -54,9 +97,28 @@ class Control(_Strict):
             raise ValueError(f"control id {value!r} is not of the form CG-AREA-NNN")
         return value
 
+    @field_validator("verifier")
+    @classmethod
+    def _verifier_fits_scope(cls, value: Verifier, info: ValidationInfo) -> Verifier:
+        scope = info.data.get("scope")  # absent when the scope itself was invalid
+        if scope is not None and scope not in VERIFIER_SCOPES[value]:
+            fitting = [v for v, scopes in VERIFIER_SCOPES.items() if scope in scopes]
+            raise ValueError(
+                f"verifier {value} cannot prove a control of scope {scope} "
+                f"(for scope {scope}: {', '.join(fitting)})"
+            )
+        return value
+
     @field_validator("checks")
     @classmethod
-    def _check_shape(cls, value: list[str]) -> list[str]:
+    def _check_shape(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        verifier = info.data.get("verifier")  # absent when the verifier itself was invalid
+        if verifier == HOST_CHECKS and not value:
+            raise ValueError("a control verified by host-checks names at least one check")
+        if verifier not in (None, HOST_CHECKS) and value:
+            raise ValueError(
+                f"only host-checks controls name checks; verifier {verifier} runs none of them"
+            )
         for check in value:
             if not CHECK_ID.match(check):
                 raise ValueError(f"check id {check!r} is not of the form test_file::test_name")
@@ -74,18 +136,25 @@ class _BaselineFile(_Strict):
     levels: list[Literal[1, 2]] = Field(
         min_length=1, description="control levels included: 1 every server, 2 stricter"
     )
+    scopes: list[Scope] = Field(
+        default_factory=lambda: [HOST_SCOPE],
+        min_length=1,
+        description="control scopes included: host (the default), system, realm, segment, site",
+    )
     exclude: list[str] = Field(default_factory=list, description="control ids left out")
     parameters: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Baseline:
-    """A baseline resolved against the catalog: its controls in id order, and parameters."""
+    """A baseline resolved against the catalog: its controls in id order (of its levels and
+    scopes), and parameters."""
 
     name: str
     title: str
     controls: list[str]
     parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    scopes: tuple[Scope, ...] = (HOST_SCOPE,)
 
 
 @dataclass(frozen=True)
@@ -96,15 +165,58 @@ class Catalog:
 
 @dataclass(frozen=True)
 class Selection:
-    """The controls a run covers and each one's resolved parameters."""
+    """The controls a run covers and each one's resolved parameters.
+
+    `parameters` holds every baseline control, also those outside `controls` (see select());
+    `off_host` names the baseline controls that are not host controls (see for_hosts()).
+    """
 
     baseline: str
     controls: list[Control]
     parameters: dict[str, dict[str, Any]]
+    off_host: frozenset[str] = frozenset()
 
     @property
     def control_ids(self) -> list[str]:
         return [c.id for c in self.controls]
+
+    def of(self, *, scope: Scope | None = None, verifier: Verifier | None = None) -> list[Control]:
+        """The selected controls of one scope and/or one verifier, in selection order."""
+        return [
+            c
+            for c in self.controls
+            if (scope is None or c.scope == scope) and (verifier is None or c.verifier == verifier)
+        ]
+
+    @property
+    def host_controls(self) -> list[Control]:
+        """The controls `check` runs on every host and `harden` enforces: scope host, verified
+        by the checks/ suites."""
+        return [c for c in self.controls if c.checked_on_hosts]
+
+    def for_hosts(self) -> Selection:
+        """This selection narrowed to its host controls, for the host check run and harden.
+
+        The parameters keep every baseline host control, chosen or not, and no other: a DR
+        plan's or a realm's settings never reach a host. A selection without host controls is
+        refused, never widened.
+        """
+        controls = self.host_controls
+        if not controls:
+            raise ConfigError(
+                [
+                    ConfigProblem(
+                        "",
+                        None,
+                        "controls",
+                        f"nothing to run on hosts: baseline {self.baseline} selects no control "
+                        "of scope host verified by host-checks here",
+                    )
+                ]
+            )
+        others = self.off_host | {c.id for c in self.controls if not c.checked_on_hosts}
+        parameters = {cid: p for cid, p in self.parameters.items() if cid not in others}
+        return Selection(self.baseline, controls, parameters)
 
 
 def _validated(doc: YamlDocument, model: type[BaseModel]) -> Any:
@@ -201,9 +313,9 @@ def load_baseline(policies: Path, name: str, catalog: Catalog) -> Baseline:
     controls = sorted(
         cid
         for cid, control in catalog.controls.items()
-        if control.level in spec.levels and cid not in spec.exclude
+        if control.level in spec.levels and control.scope in spec.scopes and cid not in spec.exclude
     )
-    return Baseline(spec.name, spec.title, controls, spec.parameters)
+    return Baseline(spec.name, spec.title, controls, spec.parameters, tuple(spec.scopes))
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -249,7 +361,8 @@ def select(
         for layer in (baseline.parameters.get(cid, {}), site_parameters.get(cid, {})):
             merged = deep_merge(merged, layer)
         parameters[cid] = merged
-    return Selection(baseline.name, [catalog.controls[c] for c in chosen], parameters)
+    off_host = frozenset(c for c in baseline.controls if not catalog.controls[c].checked_on_hosts)
+    return Selection(baseline.name, [catalog.controls[c] for c in chosen], parameters, off_host)
 
 
 def expand_checks(patterns: list[str], check_ids: Iterable[str]) -> set[str]:

@@ -33,11 +33,11 @@ def exit_code_for(controls: list[ControlResult], hosts: list[HostRun]) -> ExitCo
 
 
 def with_missing_controls(workspace: Workspace, host_runs: list[HostRun]) -> list[CheckResult]:
-    """Every selected control gets a result on every host: a host whose run broke gets errors."""
+    """Every selected host control gets a result on every host: a broken host run gets errors."""
     checks = [r for h in host_runs for r in h.results]
     for host_run in host_runs:
         covered = {c for r in host_run.results for c in r.controls}
-        for control in workspace.selection.controls:
+        for control in workspace.selection.host_controls:
             if control.id not in covered:
                 checks.append(
                     CheckResult(
@@ -59,13 +59,14 @@ def check(
     progress: bool = True,
 ) -> CheckOutcome:
     hosts = workspace.inventory.select(limit)
+    selection = workspace.selection.for_hosts()  # host controls only: refused when none
     run_dir = workspace.new_run_dir("check")
     run = CheckRun(
         checks_dir=workspace.content_dir / "checks",
         inventory=workspace.write_inventory(run_dir),
         hosts=hosts,
-        controls=workspace.selection.control_ids,
-        parameters=workspace.selection.parameters,
+        controls=selection.control_ids,
+        parameters=selection.parameters,
     )
     with workspace.record("check", hosts, run_dir) as rec:
         with Progress(

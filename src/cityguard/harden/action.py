@@ -49,8 +49,8 @@ def harden(
     progress: bool = True,
 ) -> HardenOutcome:
     hosts = workspace.inventory.select(limit)
+    selection = workspace.selection.for_hosts()  # host controls only: refused when none
     run_dir = workspace.new_run_dir("harden-check" if check else "harden")
-    selection = workspace.selection
     request = PlaybookRequest(
         project_dir=workspace.content_dir / "playbooks",
         playbook=PLAYBOOK,
