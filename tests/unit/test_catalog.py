@@ -6,13 +6,17 @@ from __future__ import annotations
 import shutil
 import textwrap
 from pathlib import Path
+from typing import get_args
 
 import pytest
 import yaml
 
 from cityguard.catalog import (
+    VERIFIER_SCOPES,
     Baseline,
     Catalog,
+    Scope,
+    Verifier,
     expand_checks,
     load_baseline,
     load_catalog,
@@ -127,6 +131,14 @@ def test_real_baseline_loads(catalog: Catalog) -> None:
     baseline = load_baseline(POLICIES, "municipal-server", catalog)
     assert baseline.name == "municipal-server"
     assert set(baseline.controls) <= set(catalog.controls)
+    assert baseline.scopes == ("host",)
+
+
+def test_real_host_controls_are_checked_on_hosts(catalog: Catalog) -> None:
+    """Every control of scope host and verifier host-checks names checks (the loader says so);
+    the catalog's host controls are all of that kind today."""
+    host = [c for c in catalog.controls.values() if c.scope == "host"]
+    assert host and all(c.verifier == "host-checks" and c.checks for c in host)
 
 
 # ---------------------------------------------------------------------------- bad catalogs
@@ -260,6 +272,106 @@ def test_malformed_check_id(policies: Path) -> None:
     assert problems(policies) == [
         f"{file}:{line_of(text, 'checks:')}: controls[0].checks: "
         "check id 'ssh.py::root_login' is not of the form test_file::test_name"
+    ]
+
+
+def scoped(cid: str, fields: str, checks: str = "") -> str:
+    """A control with scope/verifier lines instead of its checks line (or other checks)."""
+    text = control(cid).replace("    checks: [test_ssh::test_sshd_refuses_root_login]\n", checks)
+    return text.replace("    severity: low\n", "    severity: low\n" + fields)
+
+
+def test_scope_and_verifier_default_to_a_host_checked_control(policies: Path) -> None:
+    write(
+        policies,
+        "a.yml",
+        "controls:\n" + control() + scoped("CG-DR-001", "    scope: system\n    verifier: drill\n"),
+    )
+    catalog = load_catalog(policies)
+    host, dr = catalog.controls["CG-TST-001"], catalog.controls["CG-DR-001"]
+    assert (host.scope, host.verifier, host.checked_on_hosts) == ("host", "host-checks", True)
+    assert (dr.scope, dr.verifier, dr.checks, dr.checked_on_hosts) == ("system", "drill", [], False)
+
+
+def test_every_verifier_fits_some_scope_and_manual_fits_all() -> None:
+    assert set(VERIFIER_SCOPES) == set(get_args(Verifier))
+    assert set(VERIFIER_SCOPES["manual"]) == set(get_args(Scope))
+    assert VERIFIER_SCOPES["host-checks"] == ("host",)
+
+
+@pytest.mark.parametrize(
+    ("fields", "needle", "key", "message"),
+    [
+        (
+            "    scope: planet\n",
+            "scope:",
+            "scope",
+            "Input should be 'host', 'system', 'realm', 'segment' or 'site'",
+        ),
+        (
+            "    scope: system\n    verifier: oracle\n",
+            "verifier:",
+            "verifier",
+            "Input should be 'host-checks', 'drill', 'eidas-rules', 'ipv6-checks' or 'manual'",
+        ),
+        (
+            "    scope: realm\n    verifier: drill\n",
+            "verifier:",
+            "verifier",
+            "verifier drill cannot prove a control of scope realm "
+            "(scope realm needs eidas-rules or manual)",
+        ),
+        (  # the verifier left to its default has no line: the control's is given
+            "    scope: segment\n",
+            "id:",
+            "verifier",
+            "scope segment needs verifier ipv6-checks or manual "
+            "(host-checks, the default, proves host controls only)",
+        ),
+    ],
+)
+def test_bad_scope_or_verifier_is_one_located_line(
+    policies: Path, fields: str, needle: str, key: str, message: str
+) -> None:
+    text = "controls:\n" + scoped("CG-DR-001", fields)
+    file = write(policies, "a.yml", text)
+    assert problems(policies) == [f"{file}:{line_of(text, needle)}: controls[0].{key}: {message}"]
+
+
+def test_a_host_checks_control_names_checks(policies: Path) -> None:
+    text = "controls:\n" + scoped("CG-TST-001", "    verifier: host-checks\n", "    checks: []\n")
+    file = write(policies, "a.yml", text)
+    assert problems(policies) == [
+        f"{file}:{line_of(text, 'checks:')}: controls[0].checks: "
+        "a control verified by host-checks names at least one check"
+    ]
+    write(policies, "a.yml", "controls:\n" + scoped("CG-TST-001", ""))  # no checks key at all
+    assert problems(policies) == [
+        f"{file}:2: controls[0].checks: a control verified by host-checks names at least one check"
+    ]
+
+
+def test_a_control_of_another_verifier_names_no_checks(policies: Path) -> None:
+    fields = "    scope: realm\n    verifier: eidas-rules\n"
+    text = "controls:\n" + scoped("CG-EID-001", fields, "    checks: [test_ssh::test_x]\n")
+    file = write(policies, "a.yml", text)
+    assert problems(policies) == [
+        f"{file}:{line_of(text, 'checks:')}: controls[0].checks: "
+        "only host-checks controls name checks; verifier eidas-rules runs none of them"
+    ]
+
+
+def test_baseline_with_unknown_scope(policies: Path) -> None:
+    write(policies, "a.yml", "controls:\n" + control())
+    catalog = load_catalog(policies)
+    (policies / "baselines" / "test.yml").write_text(
+        "name: test\ntitle: T\nlevels: [1]\nscopes:\n  - host\n  - hosts\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_baseline(policies, "test", catalog)
+    assert str(caught.value).splitlines() == [
+        "policies/baselines/test.yml:6: scopes[1]: "
+        "Input should be 'host', 'system', 'realm', 'segment' or 'site'"
     ]
 
 

@@ -102,17 +102,23 @@ class Control(_Strict):
     def _verifier_fits_scope(cls, value: Verifier, info: ValidationInfo) -> Verifier:
         scope = info.data.get("scope")  # absent when the scope itself was invalid
         if scope is not None and scope not in VERIFIER_SCOPES[value]:
-            fitting = [v for v, scopes in VERIFIER_SCOPES.items() if scope in scopes]
+            fitting = " or ".join(v for v, scopes in VERIFIER_SCOPES.items() if scope in scopes)
+            if value == HOST_CHECKS:  # also when the verifier was left to its default
+                raise ValueError(
+                    f"scope {scope} needs verifier {fitting} (host-checks, the default, "
+                    "proves host controls only)"
+                )
             raise ValueError(
                 f"verifier {value} cannot prove a control of scope {scope} "
-                f"(for scope {scope}: {', '.join(fitting)})"
+                f"(scope {scope} needs {fitting})"
             )
         return value
 
     @field_validator("checks")
     @classmethod
     def _check_shape(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        verifier = info.data.get("verifier")  # absent when the verifier itself was invalid
+        # scope or verifier absent: already reported as invalid, what was meant is unknown
+        verifier = info.data.get("verifier") if "scope" in info.data else None
         if verifier == HOST_CHECKS and not value:
             raise ValueError("a control verified by host-checks names at least one check")
         if verifier not in (None, HOST_CHECKS) and value:
