@@ -50,6 +50,7 @@ def test_real_catalog_loads(catalog: Catalog) -> None:
         "cis_controls_v8",
         "iso27001_2022",
         "nis2_art21",
+        "nis2_ir_2024_2690",
         "lv_cr397",
     }
     assert catalog.controls["CG-SSH-003"].parameters == {"max_auth_tries": 4}
@@ -127,6 +128,24 @@ def test_every_cis_id_is_in_the_benchmark_list() -> None:
     assert sorted(entry for entry in used if entry[2] not in known) == []
 
 
+def test_every_nis2_ir_id_is_a_requirement_of_the_regulation(catalog: Catalog) -> None:
+    """Read the control files directly: every NIS2 IR 2024/2690 id a control uses is one of the
+    Annex's requirement ids listed in frameworks.yml."""
+    spec = yaml.safe_load((POLICIES / "frameworks" / "frameworks.yml").read_text())
+    known = set(spec["nis2_ir_2024_2690"]["ids"])
+    assert len(known) == 49
+    assert {"3.2", "6.3", "6.6", "6.7", "7", "9", "11.6", "4.2"} <= known
+    used = set()
+    for path in sorted((POLICIES / "controls").glob("*.yml")):
+        for control in yaml.safe_load(path.read_text())["controls"]:
+            ids = control["mappings"]["nis2_ir_2024_2690"]
+            if ids != "unmapped":
+                used |= {(path.name, control["id"], str(i)) for i in ids}
+    assert used, "the catalog maps controls to the NIS2 implementing regulation"
+    assert sorted(entry for entry in used if entry[2] not in known) == []
+    assert catalog.frameworks["nis2_ir_2024_2690"] == known
+
+
 def test_real_baseline_loads(catalog: Catalog) -> None:
     baseline = load_baseline(POLICIES, "municipal-server", catalog)
     assert baseline.name == "municipal-server"
@@ -156,6 +175,7 @@ CONTROL = """\
       cis_controls_v8: ["4.1"]
       iso27001_2022: unmapped
       nis2_art21: ["i"]
+      nis2_ir_2024_2690: ["11.6"]
       lv_cr397: unmapped
 """
 
@@ -218,6 +238,34 @@ def test_unknown_id_in_an_inline_id_framework(policies: Path) -> None:
     ]
 
 
+def test_unknown_nis2_ir_id(policies: Path) -> None:
+    text = "controls:\n" + control().replace('["11.6"]', '["11.6", "11.8", "A.8.15"]')
+    file = write(policies, "a.yml", text)
+    where = f"{file}:{line_of(text, 'nis2_ir_2024_2690:')}: controls[0].mappings.nis2_ir_2024_2690"
+    assert problems(policies) == [
+        f"{where}: nis2_ir_2024_2690 has no id '11.8'",
+        f"{where}: nis2_ir_2024_2690 has no id 'A.8.15'",
+    ]
+
+
+def test_mappings_are_checked_for_every_scope(policies: Path) -> None:
+    """A drill control maps to frameworks exactly as a host control does."""
+    fields = "    scope: system\n    verifier: drill\n"
+    dr = scoped("CG-DR-001", fields).replace('["11.6"]', '["4.2"]')
+    write(policies, "a.yml", "controls:\n" + dr)
+    assert load_catalog(policies).controls["CG-DR-001"].mappings["nis2_ir_2024_2690"] == ["4.2"]
+    text = "controls:\n" + dr.replace('["4.2"]', '["4.9"]').replace(
+        "      lv_cr397: unmapped\n", ""
+    )
+    file = write(policies, "a.yml", text)
+    assert problems(policies) == [
+        f"{file}:{line_of(text, 'mappings:')}: controls[0].mappings: "
+        "no mapping for lv_cr397 (write 'unmapped' if none)",
+        f"{file}:{line_of(text, 'nis2_ir_2024_2690:')}: controls[0].mappings.nis2_ir_2024_2690: "
+        "nis2_ir_2024_2690 has no id '4.9'",
+    ]
+
+
 def test_missing_framework_mapping(policies: Path) -> None:
     text = "controls:\n" + control().replace("      lv_cr397: unmapped\n", "")
     file = write(policies, "a.yml", text)
@@ -233,7 +281,7 @@ def test_unknown_framework(policies: Path) -> None:
     assert problems(policies) == [
         f"{file}:{line_of(text, 'nist_800_53:')}: controls[0].mappings.nist_800_53: "
         "unknown framework (known: cis_controls_v8, cis_debian12, iso27001_2022, lv_cr397, "
-        "nis2_art21)"
+        "nis2_art21, nis2_ir_2024_2690)"
     ]
 
 
