@@ -69,5 +69,6 @@ class Expect:
 
     @staticmethod
     def not_applicable(reason: str) -> NoReturn:
-        """Only for state this host cannot hold (docs/lab.md lists it); the reason goes into the evidence."""
+        """Only for state this host cannot hold (docs/lab.md lists it); the reason goes into
+        the evidence."""
         pytest.skip(NOT_APPLICABLE_PREFIX + reason)
