@@ -244,7 +244,6 @@ def test_two_labs_with_the_same_host_names_never_share_connections(
                     inventory=path,
                     run_dir=tmp_path / f"run-{round_number}",
                 ),
-                progress=False,
             )
             assert result.ok, [t.message for t in result.tasks if t.status == "failed"]
             assert result.hosts["alpha1"].ok == 2  # both tasks really ran on a host
