@@ -25,7 +25,7 @@ from cityguard import cli
 from cityguard.config import cache_dir, content_root, load_site
 from cityguard.lab import Lab
 from cityguard.lab import lab as lab_engine
-from cityguard.lab.site import host_specs
+from cityguard.lab.site import host_specs, lab_description
 
 SITE = content_root() / "examples" / "site" / "site.yml"
 T = TypeVar("T")
@@ -50,8 +50,14 @@ class BenchLab:
         previous = os.environ.get("CITYGUARD_STATE")
         os.environ["CITYGUARD_STATE"] = str(state)
         try:
-            specs = host_specs(load_site(SITE), limit)
-            lab = lab_engine.up(state, cache_dir(), specs, flavour=flavour)
+            site = load_site(SITE)
+            lab = lab_engine.up(
+                state,
+                cache_dir(),
+                host_specs(site, limit),
+                flavour,
+                description=lab_description(site),
+            )
         except BaseException:
             cls(state, None, previous).stop()  # type: ignore[arg-type]
             raise

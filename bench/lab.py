@@ -12,14 +12,16 @@ import tempfile
 
 from benchlab import BenchLab, checks_per_host, timed
 
-from cityguard.config import cache_dir
+from cityguard.config import cache_dir, content_root
+from cityguard.lab.description import load_lab_file
 from cityguard.lab.image import ensure_image
 
 HOSTS = "web1,db1,scratch1"
 
 
 def unpack_seconds() -> float:
-    image = ensure_image(cache_dir())
+    recipe = load_lab_file(content_root() / "examples" / "site" / "lab.yml").image
+    image = ensure_image(cache_dir(), recipe)
     with tempfile.TemporaryDirectory(dir=image.archive.parent) as target:
         seconds, _ = timed(
             lambda: subprocess.run(

@@ -15,14 +15,21 @@ from pathlib import Path
 
 import pytest
 
-from cityguard.config import cache_dir
+from cityguard.config import cache_dir, content_root
 from cityguard.lab import HostSpec, LabError, find_leftovers, status
 from cityguard.lab import host as lab_host
 from cityguard.lab import lab as lab_engine
+from cityguard.lab.description import load_lab_file
 from cityguard.lab.network import IPV4_POOL
 
 pytestmark = pytest.mark.integration
 SPECS = [HostSpec("alpha1", ("web",)), HostSpec("beta1", ("db",))]
+# the example site's lab description: the image the other integration tests use (no rebuild)
+EXAMPLE_LAB = load_lab_file(content_root() / "examples" / "site" / "lab.yml")
+
+
+def lab_up(state_dir: Path, specs: list[HostSpec], flavour: str = "auto") -> lab_engine.Lab:
+    return lab_engine.up(state_dir, cache_dir(), specs, flavour, description=EXAMPLE_LAB)
 
 
 # any lab's names; another lab may run concurrently, and its own tests account for it
@@ -118,7 +125,7 @@ def assert_down_leaves_nothing(
 
 def test_lab_up_status_down_leaves_nothing(state_dir: Path) -> None:
     before = machine_state()
-    lab = lab_engine.up(state_dir, cache_dir(), SPECS, flavour="nspawn")
+    lab = lab_up(state_dir, SPECS, flavour="nspawn")
     try:
         assert lab.flavour == "nspawn"
         assert_lab_works(lab, state_dir)
@@ -132,7 +139,7 @@ def test_lab_up_status_down_leaves_nothing(state_dir: Path) -> None:
 
 def test_plain_lab_up_status_down_leaves_nothing(state_dir: Path) -> None:
     before = machine_state()
-    lab = lab_engine.up(state_dir, cache_dir(), SPECS, flavour="plain")
+    lab = lab_up(state_dir, SPECS, flavour="plain")
     try:
         assert lab.flavour == "plain"
         assert json.loads((lab.directory / lab_engine.STATE_FILE).read_text())["flavour"] == "plain"
@@ -166,7 +173,7 @@ def test_auto_falls_back_to_plain_when_nspawn_fails(
 
     monkeypatch.setattr(lab_host, "boot", broken_boot)
     with caplog.at_level(logging.WARNING, logger="cityguard.lab"):
-        lab = lab_engine.up(state_dir, cache_dir(), SPECS[:1])
+        lab = lab_up(state_dir, SPECS[:1])
     try:
         assert lab.flavour == "plain"
         assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
@@ -181,7 +188,7 @@ def test_auto_falls_back_to_plain_when_nspawn_fails(
 
 @pytest.mark.parametrize("flavour", ["nspawn", "plain"])
 def test_leftovers_are_found_and_removed_after_state_is_lost(state_dir: Path, flavour: str) -> None:
-    lab = lab_engine.up(state_dir, cache_dir(), SPECS[:1], flavour=flavour)
+    lab = lab_up(state_dir, SPECS[:1], flavour=flavour)
     (state_dir / "lab" / lab_engine.STATE_FILE).unlink()  # as if cityguard crashed
     machine = lab.hosts[0].machine
     found = find_leftovers(lab.lab_id)
@@ -200,9 +207,9 @@ def test_leftovers_are_found_and_removed_after_state_is_lost(state_dir: Path, fl
 
 
 def test_a_second_lab_for_the_same_site_is_refused(state_dir: Path) -> None:
-    lab_engine.up(state_dir, cache_dir(), SPECS[:1])
+    lab_up(state_dir, SPECS[:1])
     with pytest.raises(lab_engine.LabError, match="already up"):
-        lab_engine.up(state_dir, cache_dir(), SPECS[:1])
+        lab_up(state_dir, SPECS[:1])
 
 
 PROBE_PLAYBOOK = """\
@@ -231,8 +238,8 @@ def test_two_labs_with_the_same_host_names_never_share_connections(
     (project / "probe.yml").write_text(PROBE_PLAYBOOK)
     try:
         labs = [
-            lab_engine.up(state_dir, cache_dir(), SPECS[:1]),
-            lab_engine.up(other_state, cache_dir(), SPECS[:1]),
+            lab_up(state_dir, SPECS[:1]),
+            lab_up(other_state, SPECS[:1]),
         ]
         for round_number, lab in enumerate([*labs, *labs]):
             path = tmp_path / f"inventory-{round_number}.yml"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from cityguard.core.context import Context
 from cityguard.core.exitcodes import ExitCode
@@ -25,6 +26,13 @@ def register(
         default="auto",
         help="nspawn: real systemd; plain: no systemd, faster; auto (default): nspawn, "
         "falling back to plain when nspawn is missing or a host fails to boot under it",
+    )
+    up.add_argument(
+        "--lab-file",
+        type=Path,
+        metavar="PATH",
+        help="the lab description (image packages, services per group) instead of lab.yml "
+        "beside the site file; without either, a minimal built-in one",
     )
     up.set_defaults(func=run_up)
     down = lab_commands.add_parser("down", parents=[common], help="remove the lab, leaving nothing")
@@ -49,7 +57,7 @@ def run_up(args: argparse.Namespace, ctx: Context) -> ExitCode:
     site = load_site(args.site)
     started = time.monotonic()
     with ctx.out.status("starting lab hosts"):
-        lab = up_for_site(site, args.limit, args.flavour)
+        lab = up_for_site(site, args.limit, args.flavour, args.lab_file)
     ctx.out.print(
         f"lab {lab.lab_id} up ({lab.flavour}): {len(lab.hosts)} hosts in "
         f"{time.monotonic() - started:.1f} s; ssh config: {lab.ssh_config}"

@@ -1,8 +1,9 @@
 """One lab host: an overlay on the shared image, its own identity, booted with systemd-nspawn.
 
-Each host gets its own cgroup directories (LAB.md: without them two containers share a cgroup
-and one systemd kills the other's services) and its own SSH host keys, which are written to the
-lab's known_hosts so connections verify the host instead of trusting on first use.
+Each host gets its own cgroup directories (without them two containers share a cgroup and one
+systemd kills the other's services: docs/lab.md) and its own SSH host keys, which are written to
+the lab's known_hosts so connections verify the host instead of trusting on first use. The units
+the site's lab description names for some groups are enabled on the hosts of those groups only.
 """
 
 from __future__ import annotations
@@ -12,14 +13,17 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from cityguard.lab.command import LabError, run
+from cityguard.lab.description import HostServices
 
 CGROUP_HIERARCHIES = (Path("/sys/fs/cgroup/systemd"), Path("/sys/fs/cgroup/unified"))
-# services baked into the image that only some hosts should run
-OPTIONAL_UNITS = {"postgresql.service": "db", "radvd.service": "router"}
+# where a unit's file may be, inside a host's root; enabling links to the first one found
+UNIT_DIRS = ("etc/systemd/system", "lib/systemd/system")
+WANTS = "etc/systemd/system/multi-user.target.wants"
 
 
 @dataclass(frozen=True)
@@ -44,8 +48,9 @@ def prepare(
     admin_uid: int,
     public_key: str,
     etc_hosts: str,
+    services: HostServices,
 ) -> Path:
-    """Mount the host's overlay and write its identity; returns the merged root."""
+    """Mount the host's overlay, write its identity and pick its units; returns the merged root."""
     base = host_dir(lab_dir, host.machine)
     upper, work, root = base / "upper", base / "work", base / "root"
     for path in (upper, work, root):
@@ -71,11 +76,39 @@ def prepare(
     (ssh_dir / "authorized_keys").write_text(public_key)
     for path in (ssh_dir, ssh_dir / "authorized_keys"):
         os.chown(path, admin_uid, admin_uid)
-    wants = root / "etc/systemd/system/multi-user.target.wants"
-    for unit, group in OPTIONAL_UNITS.items():
-        if group not in host.groups:
-            (wants / unit).unlink(missing_ok=True)
+    _select_units(root, services)
     return root
+
+
+def _select_units(root: Path, services: HostServices) -> None:
+    """Link the host's units into multi-user.target (as `systemctl enable` does for most
+    services); unlink the units of groups the host is not in."""
+    wants = root / WANTS
+    for unit in services.disabled_units:
+        (wants / unit).unlink(missing_ok=True)
+    for unit in services.enabled_units:
+        link = wants / unit
+        found = unit_file(root, unit)
+        if link.is_symlink() or found is None:
+            continue  # missing_units refused a unit the image lacks before any host started
+        wants.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(found)
+
+
+def unit_file(root: Path, unit: str) -> Path | None:
+    """The unit's file as the host sees it (a path inside the host); None when none or masked."""
+    for directory in UNIT_DIRS:
+        path = root / directory / unit
+        if path.is_symlink():  # read, never followed: its target is inside the host
+            return None if os.readlink(path) == "/dev/null" else Path("/", directory, unit)
+        if path.is_file():
+            return Path("/", directory, unit)
+    return None
+
+
+def missing_units(image_rootfs: Path, units: Iterable[str]) -> list[str]:
+    """The units that no package in the image provides."""
+    return [unit for unit in units if unit_file(image_rootfs, unit) is None]
 
 
 def _network_unit(host: HostPlan) -> str:

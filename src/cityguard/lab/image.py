@@ -1,7 +1,9 @@
 """The lab's Debian 12 root filesystem: built once with mmdebstrap, cached, unpacked once.
 
-The cache key is a hash of everything that shapes the image (suite, mirror, packages, hooks),
-so adding a package a role needs rebuilds it automatically and an unchanged list is reused.
+What goes into the image beyond the base every lab host needs is the site's choice, read from
+its lab description (description.py). The cache key is a hash of everything that shapes the
+image (suite, mirror, package lists, hooks), so adding a package a role needs rebuilds it
+automatically and an unchanged recipe is reused. docs/lab.md has the sizes and timings.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 ADMIN_USER = "cgadmin"
 
-# Installed in the image (hosts have no route to a mirror, LAB.md). Grouped by what needs them.
-PACKAGES = (
-    # booting and reaching the host
+# What every lab host needs whatever the site: systemd to boot under nspawn, tini to be PID 1
+# without it (plain.py), sshd and sudo for the admin user, python3 and python3-apt for Ansible,
+# and the tools to look at a host's network and processes. Hosts have no route to a mirror
+# (docs/lab.md), so anything else a site needs is listed in its lab.yml and baked in.
+BASE_PACKAGES = (
     "systemd",
     "systemd-sysv",
     "dbus",
@@ -35,52 +39,42 @@ PACKAGES = (
     "iputils-ping",
     "kmod",
     "tini",
-    # what a fresh Debian 12 server already has: firewall tooling, AppArmor, cron, logrotate,
-    # and systemd-timesyncd as its time daemon
-    "nftables",
-    "apparmor",
-    "systemd-timesyncd",
-    "cron",
-    "logrotate",
-    "ca-certificates",
-    # the Lynis benchmark's auditor
-    "lynis",
-    # IPv6 rollout
-    "radvd",
-    "ndisc6",
-    # disaster-recovery drills
-    "postgresql",
-    "restic",
 )
 
-# What harden installs on a fresh server. Hosts have no route to a mirror (LAB.md), so the image
-# holds these the way a host looks after `apt-get install --download-only`: package lists and
-# the verified .deb files are there, nothing is installed, and harden's installs are real work.
-DOWNLOADED_ONLY = (
-    "rsyslog",
-    "auditd",
-    "chrony",
-    "unattended-upgrades",
-    "libpam-pwquality",
-    "cracklib-runtime",
-    "apparmor-utils",
-)
 
-CUSTOMIZE_HOOKS = (
-    'chroot "$1" apt-get clean',
-    # with their recommends, as apt on the host installs them (mmdebstrap's build leaves them out)
-    'chroot "$1" apt-get install --download-only --yes --quiet -o APT::Install-Recommends=true '
-    f"{' '.join(DOWNLOADED_ONLY)}",
-    # host keys are generated per host at lab up, never shared through the image
-    'rm -f "$1"/etc/ssh/ssh_host_*',
-    f'chroot "$1" useradd --create-home --shell /bin/bash --groups sudo {ADMIN_USER}',
-    f'echo "{ADMIN_USER} ALL=(ALL) NOPASSWD:ALL" > "$1/etc/sudoers.d/{ADMIN_USER}"',
-    f'chmod 0440 "$1/etc/sudoers.d/{ADMIN_USER}"',
-    ': > "$1/etc/resolv.conf"',
-    # auditd cannot run outside the initial PID namespace (LAB.md)
-    'chroot "$1" systemctl mask auditd.service',
-    'chroot "$1" systemctl enable systemd-networkd.service',
-)
+@dataclass(frozen=True)
+class ImageRecipe:
+    """What the image holds.
+
+    installed: packages installed (the base packages first); downloaded: packages whose .deb
+    files (with their recommends) are only downloaded into APT's cache, the way a host looks
+    after `apt-get install --download-only`, so installing them stays real work for the tool
+    under test; masked: units masked because they cannot run in a container.
+    """
+
+    installed: tuple[str, ...] = BASE_PACKAGES
+    downloaded: tuple[str, ...] = ()
+    masked: tuple[str, ...] = ()
+
+    def hooks(self) -> tuple[str, ...]:
+        """mmdebstrap customize hooks, run in order in the finished root ($1)."""
+        download = (
+            # with their recommends, as apt on a host installs them (mmdebstrap leaves them out)
+            'chroot "$1" apt-get install --download-only --yes --quiet '
+            f"-o APT::Install-Recommends=true {' '.join(self.downloaded)}",
+        )
+        return (
+            'chroot "$1" apt-get clean',
+            *(download if self.downloaded else ()),
+            # host keys are generated per host at lab up, never shared through the image
+            'rm -f "$1"/etc/ssh/ssh_host_*',
+            f'chroot "$1" useradd --create-home --shell /bin/bash --groups sudo {ADMIN_USER}',
+            f'echo "{ADMIN_USER} ALL=(ALL) NOPASSWD:ALL" > "$1/etc/sudoers.d/{ADMIN_USER}"',
+            f'chmod 0440 "$1/etc/sudoers.d/{ADMIN_USER}"',
+            ': > "$1/etc/resolv.conf"',
+            *(f'chroot "$1" systemctl mask {unit}' for unit in self.masked),
+            'chroot "$1" systemctl enable systemd-networkd.service',
+        )
 
 
 @dataclass(frozen=True)
@@ -94,31 +88,31 @@ def mirror() -> str:
     return os.environ.get("CITYGUARD_DEBIAN_MIRROR", DEFAULT_MIRROR)
 
 
-def image_key() -> str:
+def image_key(recipe: ImageRecipe) -> str:
     """A short hash of everything that determines the image's content."""
-    recipe = {
+    shape = {
         "suite": SUITE,
         "mirror": mirror(),
-        "packages": sorted(PACKAGES),
-        "downloaded_only": sorted(DOWNLOADED_ONLY),
-        "hooks": CUSTOMIZE_HOOKS,
+        "packages": sorted(recipe.installed),
+        "downloaded_only": sorted(recipe.downloaded),
+        "hooks": recipe.hooks(),
     }
-    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+    digest = hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()
     return digest[:12]
 
 
-def image_for(cache_dir: Path) -> Image:
-    key = image_key()
+def image_for(cache_dir: Path, recipe: ImageRecipe) -> Image:
+    key = image_key(recipe)
     base = cache_dir / "images"
     return Image(key, base / f"debian12-{key}.tar.zst", base / f"debian12-{key}" / "rootfs")
 
 
-def build(image: Image) -> None:
+def build(image: Image, recipe: ImageRecipe) -> None:
     """Build the image archive with mmdebstrap; written under a temporary name, then renamed."""
     image.archive.parent.mkdir(parents=True, exist_ok=True)
     # mmdebstrap picks the compression from the name, so the partial name keeps the suffix
     partial = image.archive.with_name(f"debian12-{image.key}.partial.tar.zst")
-    hooks = [f"--customize-hook={hook}" for hook in CUSTOMIZE_HOOKS]
+    hooks = [f"--customize-hook={hook}" for hook in recipe.hooks()]
     try:
         run(
             [
@@ -126,8 +120,8 @@ def build(image: Image) -> None:
                 "--quiet",
                 "--mode=root",
                 "--variant=apt",
-                "--include=" + ",".join(PACKAGES),
-                # keep the package lists and the downloaded .debs (see DOWNLOADED_ONLY)
+                "--include=" + ",".join(recipe.installed),
+                # keep the package lists and the downloaded .debs (see ImageRecipe.downloaded)
                 "--skip=cleanup/apt",
                 *hooks,
                 SUITE,
@@ -163,13 +157,13 @@ def unpack(image: Image) -> None:
     (target.parent / "complete").touch()
 
 
-def ensure_image(cache_dir: Path) -> Image:
-    """Return the unpacked image for the current recipe, building and unpacking only if needed."""
-    image = image_for(cache_dir)
+def ensure_image(cache_dir: Path, recipe: ImageRecipe) -> Image:
+    """Return the unpacked image for the recipe, building and unpacking only if needed."""
+    image = image_for(cache_dir, recipe)
     if (image.rootfs.parent / "complete").exists():
         return image
     if not image.archive.exists():
-        build(image)
+        build(image, recipe)
     unpack(image)
     if not (image.rootfs / "usr" / "sbin" / "sshd").exists():
         raise LabError(f"lab image {image.archive} has no sshd: remove it and retry")

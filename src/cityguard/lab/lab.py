@@ -3,7 +3,8 @@
 Every name (bridge, machines, cgroups, mount points, control sockets) carries the lab id, so
 two labs never collide and a lab whose state file was lost can still be found and removed
 (leftovers.py). Hosts boot with real systemd under nspawn (host.py) or, as a fallback, without
-systemd (plain.py); lab.json records which.
+systemd (plain.py); lab.json records which. What the image holds and which services run on
+which hosts comes from the site's lab description (description.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from cityguard.config.overlay import INVENTORY_OVERLAY, write_inventory_overlay
 from cityguard.lab import host as lab_host
 from cityguard.lab import network, plain, sshconfig
 from cityguard.lab.command import LabError, run
+from cityguard.lab.description import LabDescription
 from cityguard.lab.image import ADMIN_USER, ensure_image
 from cityguard.lab.leftovers import SOCKET_ROOT
 from cityguard.lab.leftovers import Leftovers as Leftovers  # re-exported for callers
@@ -130,11 +132,19 @@ class Lab:
         return lab_host.is_our_nspawn(pid, machine)
 
 
-def up(state_dir: Path, cache_dir: Path, specs: list[HostSpec], flavour: str = "auto") -> Lab:
+def up(
+    state_dir: Path,
+    cache_dir: Path,
+    specs: list[HostSpec],
+    flavour: str = "auto",
+    *,
+    description: LabDescription,
+) -> Lab:
     """Create the bridge and boot every host; on any failure, remove what was made.
 
-    flavour "auto" boots with nspawn and, when systemd-nspawn is missing or a host does not
-    boot under it, tears that lab down and boots the hosts again with the plain flavour.
+    description gives the image's packages and the services of each group's hosts. flavour
+    "auto" boots with nspawn and, when systemd-nspawn is missing or a host does not boot
+    under it, tears that lab down and boots the hosts again with the plain flavour.
     """
     if flavour not in FLAVOURS:
         raise LabError(f"unknown lab flavour {flavour!r}: choose one of {', '.join(FLAVOURS)}")
@@ -146,21 +156,33 @@ def up(state_dir: Path, cache_dir: Path, specs: list[HostSpec], flavour: str = "
             f"a lab ({existing.lab_id}) is already up for this site: run 'cityguard lab down' first"
         )
     chosen = ensure_packages_for(flavour)
-    image = ensure_image(cache_dir)
+    image = ensure_image(cache_dir, description.image)
+    missing = lab_host.missing_units(image.rootfs, description.units())
+    if missing:
+        raise LabError(
+            f"{description.source}: no package in the lab image provides {', '.join(missing)}: "
+            "add its package to image.installed"
+        )
     if flavour != "auto" or chosen == "plain":
-        return _up_once(state_dir, image.rootfs, specs, chosen)
+        return _up_once(state_dir, image.rootfs, specs, chosen, description)
     try:
-        return _up_once(state_dir, image.rootfs, specs, "nspawn")
+        return _up_once(state_dir, image.rootfs, specs, "nspawn", description)
     except LabError as error:
         if Lab.load(state_dir / "lab") is not None:
             raise  # the failed lab could not be removed: do not start another over it
         log.warning(
             "lab hosts did not boot under systemd-nspawn (%s): retrying without systemd", error
         )
-        return _up_once(state_dir, image.rootfs, specs, "plain")
+        return _up_once(state_dir, image.rootfs, specs, "plain", description)
 
 
-def _up_once(state_dir: Path, rootfs: Path, specs: list[HostSpec], flavour: str) -> Lab:
+def _up_once(
+    state_dir: Path,
+    rootfs: Path,
+    specs: list[HostSpec],
+    flavour: str,
+    description: LabDescription,
+) -> Lab:
     directory = state_dir / "lab"
     lab_id = secrets.token_hex(3)
     plan = network.plan_addresses(lab_id, network.ipv4_networks_in_use())
@@ -187,14 +209,14 @@ def _up_once(state_dir: Path, rootfs: Path, specs: list[HostSpec], flavour: str)
     )
     try:
         lab.save()
-        _start(lab, plan, rootfs)
+        _start(lab, plan, rootfs, description)
     except BaseException:
         down(state_dir)
         raise
     return lab
 
 
-def _start(lab: Lab, plan: network.AddressPlan, rootfs: Path) -> None:
+def _start(lab: Lab, plan: network.AddressPlan, rootfs: Path, description: LabDescription) -> None:
     network.create_bridge(lab.lab_id, plan)
     run(
         [
@@ -218,9 +240,14 @@ def _start(lab: Lab, plan: network.AddressPlan, rootfs: Path) -> None:
     etc_hosts = "\n".join(lines) + "\n"
 
     def prepare_and_boot(plan_host: lab_host.HostPlan) -> tuple[str, int, str]:
-        root = lab_host.prepare(plan_host, lab.directory, rootfs, admin_uid, public_key, etc_hosts)
-        boot = plain.boot if lab.flavour == "plain" else lab_host.boot
-        pid = boot(plan_host, root, lab.bridge, lab.directory)
+        services = description.services_for(plan_host.groups)
+        root = lab_host.prepare(
+            plan_host, lab.directory, rootfs, admin_uid, public_key, etc_hosts, services
+        )
+        if lab.flavour == "plain":
+            pid = plain.boot(plan_host, root, lab.bridge, lab.directory, services)
+        else:
+            pid = lab_host.boot(plan_host, root, lab.bridge, lab.directory)
         return plan_host.machine, pid, lab_host.host_public_key(root)
 
     with ThreadPoolExecutor(max_workers=8) as pool:

@@ -4,12 +4,13 @@ The host shares everything before boot with the nspawn flavour (host.prepare: ov
 identity, keys). It then runs in its own network namespace, named like the machine and joined
 to the lab bridge by a veth pair (``<machine>v`` here, ``host0`` inside), and in new mount,
 UTS, IPC and PID namespaces made by ``unshare``. There, /proc/sys is read-only except
-/proc/sys/net (kernel.*, fs.*, vm.* are global: LAB.md), sysfs is read-only, /dev is a small
-tmpfs with a handful of device nodes and a private devpts, /run and /tmp are tmpfs, the root is
-pivoted onto the overlay so the machine's own mounts are out of sight, and sys_module,
+/proc/sys/net (kernel.*, fs.*, vm.* are global: docs/lab.md), sysfs is read-only, /dev is a
+small tmpfs with a handful of device nodes and a private devpts, /run and /tmp are tmpfs, the
+root is pivoted onto the overlay so the machine's own mounts are out of sight, and sys_module,
 sys_time, sys_rawio and sys_boot are dropped from the bounding set. tini is PID 1; its child is
 a shell script that starts sshd and, in parallel (so SSH may answer before they are ready, as
-under systemd), PostgreSQL on ``db`` hosts; it then waits, and stops them cleanly on SIGTERM.
+under systemd), the services the site's lab description starts for the host's groups; it then
+waits, and stops them cleanly on SIGTERM.
 
 This is a lab fixture, not a security boundary: root in a host keeps CAP_SYS_ADMIN (as under
 nspawn) and could remount what is read-only.
@@ -21,8 +22,8 @@ What does not work here, because systemd is absent (use the nspawn flavour for t
 - units, timers, drop-ins and systemd-networkd config are written but never take effect (the
   addresses are set from outside; SLAAC is switched on with the ``accept_ra`` sysctl instead
   of a networkd drop-in); nftables rules need an explicit ``nft -f`` handler;
-- only sshd, PostgreSQL on ``db`` hosts and radvd on ``router`` hosts (once configured) run:
-  no journald, rsyslog, cron or chrony.
+- only sshd and the services the lab description starts for the host's groups run: no
+  journald, rsyslog, cron or chrony.
 """
 
 from __future__ import annotations
@@ -36,18 +37,13 @@ import time
 from pathlib import Path
 
 from cityguard.lab.command import LabError, run
+from cityguard.lab.description import HostServices
 from cityguard.lab.host import HostPlan, host_dir
 
 IFNAMSIZ = 15  # longest Linux interface name
 # the overlay root is an argument of the unshare process, so its cmdline names the machine
 ROOT_ARG = re.compile(r"/hosts/(cg[0-9a-f]{6}h\d+)/root$")
 DROPPED_CAPS = ("sys_module", "sys_time", "sys_rawio", "sys_boot")
-# services started by the init script on hosts in a group, like host.OPTIONAL_UNITS
-GROUP_SERVICES = {
-    "db": "install -d -m 2775 -o postgres -g postgres /run/postgresql\npg_ctlcluster 15 main start",
-    "router": "[ ! -e /etc/radvd.conf ] || /etc/init.d/radvd start",
-}
-GROUP_STOPS = {"db": "pg_ctlcluster 15 main stop -m fast", "router": "/etc/init.d/radvd stop"}
 ACCEPT_RA = "/proc/sys/net/ipv6/conf/host0/accept_ra"  # per network namespace
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -97,12 +93,11 @@ exec chroot / setpriv --bounding-set "$4" -- /usr/bin/tini -- /bin/sh -c "$3" ci
 """
 
 
-def _init_script(host: HostPlan) -> str:
-    """Trap first, so a stop during start-up still stops cleanly; services start in parallel
-    with sshd, as under systemd (pg_ctlcluster alone takes ~2 s to return)."""
-    groups = [g for g in GROUP_SERVICES if g in host.groups]
-    starts = "".join(f"{{\n{GROUP_SERVICES[g]}\n}} &\n" for g in groups)
-    stops = "".join(f"  {GROUP_STOPS[g]} || true\n" for g in reversed(groups))
+def init_script(services: HostServices) -> str:
+    """Trap first, so a stop during start-up still stops cleanly; each group's services start
+    in parallel with sshd, as under systemd (a database cluster can take seconds to start)."""
+    starts = "".join("{\n" + "\n".join(block) + "\n} &\n" for block in services.start_blocks)
+    stops = "".join(f"  {command} || true\n" for command in services.stop_commands)
     return (
         "stop() {\n"
         "  /etc/init.d/ssh stop || true\n"
@@ -152,7 +147,7 @@ def _create_network(host: HostPlan, bridge: str) -> None:
         run(argv, what=what)
 
 
-def boot(host: HostPlan, root: Path, bridge: str, lab_dir: Path) -> int:
+def boot(host: HostPlan, root: Path, bridge: str, lab_dir: Path, services: HostServices) -> int:
     """Start the host's namespaces and init; returns the PID of the unshare process."""
     _create_network(host, bridge)
     bounding = ",".join(f"-{cap}" for cap in DROPPED_CAPS)
@@ -177,7 +172,7 @@ def boot(host: HostPlan, root: Path, bridge: str, lab_dir: Path) -> int:
                 "cityguard-setup",
                 str(root),
                 host.name,
-                _init_script(host),
+                init_script(services),
                 bounding,
             ],
             stdin=subprocess.DEVNULL,

@@ -1,8 +1,17 @@
-"""The lab for a site: one lab host per inventory host, named and grouped as in the inventory."""
+"""The lab for a site: one lab host per inventory host, named and grouped as in the inventory.
+
+What the lab image holds and which services run on which hosts is the site's lab description:
+lab.yml beside the site file, another file given with --lab-file, or the built-in default
+when the site has none.
+"""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from cityguard.config import Site, cache_dir
+from cityguard.lab.description import DEFAULT_LAB, LAB_FILE, LabDescription, load_lab_file
 from cityguard.lab.lab import HostSpec, Lab, down, up
 
 
@@ -11,8 +20,32 @@ def host_specs(site: Site, limit: str | None = None) -> list[HostSpec]:
     return [HostSpec(name, tuple(inventory.groups_of(name))) for name in inventory.select(limit)]
 
 
-def up_for_site(site: Site, limit: str | None = None, flavour: str = "auto") -> Lab:
-    return up(site.state_dir, cache_dir(), host_specs(site, limit), flavour)
+def lab_description(site: Site, lab_file: Path | None = None) -> LabDescription:
+    """lab_file when given (it must exist), else lab.yml beside the site file when there is one,
+    else the built-in default; raises ConfigError listing every problem of the file."""
+    path = lab_file if lab_file is not None else site.root / LAB_FILE
+    if lab_file is None and not path.exists():
+        return DEFAULT_LAB
+    return load_lab_file(path, _shown(path), inventory_groups=site.inventory.groups)
+
+
+def _shown(path: Path) -> str:
+    """Relative to the working directory when the file is below it, as operators type paths."""
+    try:
+        cwd = Path.cwd()
+    except OSError:  # the working directory is gone
+        return str(path)
+    absolute = cwd / path
+    return os.path.relpath(absolute, cwd) if absolute.is_relative_to(cwd) else str(path)
+
+
+def up_for_site(
+    site: Site, limit: str | None = None, flavour: str = "auto", lab_file: Path | None = None
+) -> Lab:
+    description = lab_description(site, lab_file)
+    return up(
+        site.state_dir, cache_dir(), host_specs(site, limit), flavour, description=description
+    )
 
 
 def down_for_site(site: Site) -> str | None:
