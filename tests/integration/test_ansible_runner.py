@@ -133,7 +133,7 @@ def statuses(result: PlaybookResult) -> dict[tuple[str, str], str]:
 def test_first_run_changes_then_second_run_is_idempotent(
     project: Path, inventory: Path, out_dir: Path
 ) -> None:
-    first = run_playbook(request_for(project, inventory, out_dir), progress=False)
+    first = run_playbook(request_for(project, inventory, out_dir))
 
     assert first.ok, first
     assert (first.rc, first.status) == (0, "successful")
@@ -150,7 +150,7 @@ def test_first_run_changes_then_second_run_is_idempotent(
     assert sorted(motd.tags) == ["motd", "motd_role"]
     assert (out_dir / "h1-motd.txt").read_text() == "welcome\n"
 
-    second = run_playbook(request_for(project, inventory, out_dir), progress=False)
+    second = run_playbook(request_for(project, inventory, out_dir))
 
     assert second.ok
     assert second.changed_total == 0
@@ -161,12 +161,11 @@ def test_first_run_changes_then_second_run_is_idempotent(
 def test_check_mode_reports_the_change_with_a_diff_and_writes_nothing(
     project: Path, inventory: Path, out_dir: Path
 ) -> None:
-    run_playbook(request_for(project, inventory, out_dir), progress=False)
+    run_playbook(request_for(project, inventory, out_dir))
     before = (out_dir / "h1-motd.txt").read_text()
 
     check = run_playbook(
         request_for(project, inventory, out_dir, check=True, motd="changed!"),
-        progress=False,
     )
 
     assert check.ok
@@ -180,7 +179,7 @@ def test_check_mode_reports_the_change_with_a_diff_and_writes_nothing(
     assert (out_dir / "h2-motd.txt").read_text() == "welcome\n"
 
     # A later real run must not inherit check mode from the check run's run_dir.
-    real = run_playbook(request_for(project, inventory, out_dir, motd="changed!"), progress=False)
+    real = run_playbook(request_for(project, inventory, out_dir, motd="changed!"))
     assert real.changed_total == 2
     assert (out_dir / "h1-motd.txt").read_text() == "changed!\n"
 
@@ -212,18 +211,14 @@ def test_failing_task_is_in_the_result_with_its_message_and_no_secret(
 
 
 def test_tags_and_limit_are_honoured(project: Path, inventory: Path, out_dir: Path) -> None:
-    result = run_playbook(
-        request_for(project, inventory, out_dir, tags=["banner"], limit="h1"), progress=False
-    )
+    result = run_playbook(request_for(project, inventory, out_dir, tags=["banner"], limit="h1"))
 
     assert result.ok
     assert list(result.hosts) == ["h1"]
     assert [(t.host, t.task, t.tags) for t in result.tasks] == [("h1", "write banner", ["banner"])]
     assert sorted(p.name for p in out_dir.iterdir()) == ["h1-banner.txt"]
 
-    skipped = run_playbook(
-        request_for(project, inventory, out_dir, skip_tags=["banner"]), progress=False
-    )
+    skipped = run_playbook(request_for(project, inventory, out_dir, skip_tags=["banner"]))
 
     assert {t.task for t in skipped.tasks} == {"write motd"}
     assert sorted(p.name for p in out_dir.iterdir()) == [
@@ -238,7 +233,7 @@ def test_artifacts_are_kept_with_job_events_and_no_extra_vars_in_argv(
 ) -> None:
     request = request_for(project, inventory, out_dir)
 
-    result = run_playbook(request, progress=False)
+    result = run_playbook(request)
 
     assert result.artifacts_dir.parent == (request.run_dir / "artifacts").resolve()
     events = sorted((result.artifacts_dir / "job_events").glob("*.json"))
@@ -254,7 +249,7 @@ def test_missing_playbook_raises_a_clear_error(
     project: Path, inventory: Path, out_dir: Path
 ) -> None:
     with pytest.raises(AnsibleError) as raised:
-        run_playbook(request_for(project, inventory, out_dir, playbook="nope.yml"), progress=False)
+        run_playbook(request_for(project, inventory, out_dir, playbook="nope.yml"))
 
     message = str(raised.value)
     assert "nope.yml" in message and str(project) in message
@@ -265,7 +260,7 @@ def test_missing_inventory_raises_instead_of_being_taken_for_a_host(
     project: Path, tmp_path: Path, out_dir: Path
 ) -> None:
     with pytest.raises(AnsibleError, match=r"inventory .*missing\.yml does not exist"):
-        run_playbook(request_for(project, tmp_path / "missing.yml", out_dir), progress=False)
+        run_playbook(request_for(project, tmp_path / "missing.yml", out_dir))
 
 
 def test_secret_environment_values_are_not_kept_in_the_artifacts(
@@ -279,7 +274,7 @@ def test_secret_environment_values_are_not_kept_in_the_artifacts(
     }
     for name, value in secrets.items():
         monkeypatch.setenv(name, value)
-    result = run_playbook(request_for(project, inventory, out_dir), progress=False)
+    result = run_playbook(request_for(project, inventory, out_dir))
     assert result.ok
     recorded = (result.artifacts_dir / "command").read_text()
     assert "CITYGUARD_KEYCLOAK_PASSWORD" in recorded  # the name is kept, the value is not
