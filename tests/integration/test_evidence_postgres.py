@@ -21,7 +21,7 @@ import tempfile
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -213,6 +213,21 @@ def force_schema_version(pg_server: PgServer, dbname: str) -> Callable[[int], No
     return _force
 
 
+@pytest.fixture
+def raw(
+    pg_server: PgServer, dbname: str
+) -> Callable[[str, Sequence[object]], list[tuple[Any, ...]]]:
+    """Statements run as the evidence role (so the tables are its own, as a store makes them)."""
+
+    def _raw(statement: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
+        text = statement.replace("{float}", PostgresStore.float_type).replace("?", "%s")
+        with psycopg.connect(pg_server.dsn(dbname), autocommit=True) as connection:
+            cursor = connection.execute(text, list(params) or None)
+            return cursor.fetchall() if cursor.description else []
+
+    return _raw
+
+
 class TestPostgresStore(EvidenceStoreContract):
     pass
 
@@ -295,6 +310,9 @@ def test_columns_are_text_and_double(
     assert types["runs.started_at"] == "text"
     assert types["runs.summary"] == "text"
     assert types["check_results.duration_s"] == "double precision"
+    assert types["measurements.value"] == types["measurements.target"] == "double precision"
+    assert types["artifacts.size"] == "bigint"
+    assert types["runs.parameters"] == types["steps.started_at"] == "text"
     assert started == ("2025-03-14T09:26:53.589793+00:00", '["web1", "db1"]')
 
 
@@ -306,5 +324,5 @@ def test_concurrent_first_open_migrates_once(pg_server: PgServer, dbname: str) -
     with ThreadPoolExecutor(max_workers=6) as pool:
         assert list(pool.map(open_and_close, range(6))) == [SCHEMA_VERSION] * 6
     with pg_server.admin(dbname) as raw:
-        rows = raw.execute("SELECT version FROM schema_version").fetchall()
-    assert rows == [(SCHEMA_VERSION,)]
+        rows = raw.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+    assert rows == [(v,) for v in range(1, SCHEMA_VERSION + 1)]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,6 +57,17 @@ def force_schema_version(db_path: Path) -> Callable[[int], None]:
     return _force
 
 
+@pytest.fixture
+def raw(db_path: Path) -> Callable[[str, Sequence[object]], list[tuple[Any, ...]]]:
+    def _raw(sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(db_path)) as connection, connection:
+            statement = sql.replace("{float}", SqliteStore.float_type)
+            return connection.execute(statement, list(params)).fetchall()
+
+    return _raw
+
+
 class TestSqliteStore(EvidenceStoreContract):
     pass
 
@@ -84,11 +96,15 @@ def test_schema_objects_and_one_row_per_version(
     store.close()
     reopen().close()
     reopen().close()
-    assert _raw(db_path, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+    versions = _raw(db_path, "SELECT version FROM schema_version ORDER BY version")
+    assert versions == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
     names = {row[0] for row in _raw(db_path, "SELECT name FROM sqlite_master")}
     expected = {
         "schema_version", "runs", "check_results", "control_results", "control_checks",
         "check_results_run", "control_results_run", "control_results_host_control",
+        "steps", "measurements", "changes", "artifacts", "run_subjects",
+        "control_results_control", "control_results_subject", "measurements_series",
+        "changes_subject", "run_subjects_subject",
     }  # fmt: skip
     assert expected <= names
 
@@ -128,4 +144,4 @@ def test_newer_schema_refusal_leaves_file_untouched(db_path: Path) -> None:
     with pytest.raises(EvidenceError, match="newer than this cityguard supports"):
         SqliteStore(db_path)
     versions = _raw(db_path, "SELECT version FROM schema_version ORDER BY version")
-    assert versions == [(SCHEMA_VERSION,), (SCHEMA_VERSION + 1,)]
+    assert versions == [(v,) for v in range(1, SCHEMA_VERSION + 2)]
