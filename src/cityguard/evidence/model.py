@@ -2,8 +2,12 @@
 
 A run record has to answer an auditor's questions long after the fact, so it captures facts
 that are easy to lose: the OS user, the exact content commit (flagged when the checkout had
-uncommitted changes, because then the commit alone does not describe what ran), and the
-versions of the tools that did the work.
+uncommitted changes, because then the commit alone does not describe what ran), the versions
+of the tools that did the work, and the baseline and resolved parameters the run was judged
+against (the same control passes or fails depending on them).
+
+The reading side's shapes live here too: a result, measurement or run as found by the trend
+queries, with the run it belongs to.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import getpass
 import logging
 import os
 import platform
+import subprocess
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,20 +25,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from cityguard.core import process
-from cityguard.core.secrets import redact
+from cityguard.core.records import ControlResult, Measurement, Subject, as_utc
 
 logger = logging.getLogger(__name__)
 
 #: Distributions whose versions change what a run does, so every record names them.
 TRACKED_DISTRIBUTIONS = ("cityguard", "ansible-core", "pytest-testinfra")
-
-
-def as_utc(value: datetime) -> datetime:
-    """Refuse naive datetimes: an evidence time that could be local or UTC proves nothing."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"evidence times must be timezone-aware, got naive {value.isoformat()}")
-    return value.astimezone(UTC)
 
 
 def format_time(value: datetime) -> str:
@@ -47,7 +44,11 @@ def parse_time(text: str) -> datetime:
 
 @dataclass
 class RunRecord:
-    """One cityguard invocation; finished_at and exit_code stay None while it is running."""
+    """One cityguard invocation; finished_at and exit_code stay None while it is running.
+
+    baseline and parameters are None for runs recorded before the store kept them (schema 1):
+    unknown, which is not the same as "no parameters".
+    """
 
     id: str
     site: str
@@ -61,6 +62,8 @@ class RunRecord:
     hosts: list[str] = field(default_factory=list)
     artifacts_dir: str | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    baseline: str | None = None
+    parameters: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.started_at = as_utc(self.started_at)
@@ -76,8 +79,13 @@ def new_run(
     content_dir: Path | None = None,
     artifacts_dir: str | Path | None = None,
     summary: dict[str, Any] | None = None,
+    baseline: str | None = None,
+    parameters: dict[str, Any] | None = None,
 ) -> RunRecord:
-    """A record for a run starting now, with operator, versions and content commit filled in."""
+    """A record for a run starting now, with operator, versions and content commit filled in.
+
+    parameters are the resolved ones (control id -> parameter -> value) the run used.
+    """
     return RunRecord(
         id=uuid.uuid4().hex,
         site=site,
@@ -89,7 +97,41 @@ def new_run(
         hosts=list(hosts),
         artifacts_dir=str(artifacts_dir) if artifacts_dir is not None else None,
         summary=dict(summary or {}),
+        baseline=baseline,
+        parameters=dict(parameters) if parameters is not None else None,
     )
+
+
+@dataclass(frozen=True)
+class RecordedResult:
+    """A control result as a trend query finds it: with the run that recorded it."""
+
+    run_id: str
+    run_started_at: datetime
+    command: str
+    result: ControlResult
+
+
+@dataclass(frozen=True)
+class RecordedMeasurement:
+    """One point of a measurement series: the measurement and the run that took it."""
+
+    run_id: str
+    run_started_at: datetime
+    command: str
+    measurement: Measurement
+
+
+@dataclass(frozen=True)
+class LastRun:
+    """The most recent run of a command that concerned a subject (see EvidenceStore.last_runs)."""
+
+    subject: Subject
+    run: RunRecord
+
+    @property
+    def command(self) -> str:
+        return self.run.command
 
 
 def current_operator() -> str:
@@ -127,16 +169,20 @@ def content_commit(directory: Path) -> str | None:
 
 
 def _git(directory: Path, *args: str) -> str | None:
-    argv = ["git", "-C", str(directory), *args]
     try:
-        proc = process.run(argv, what=f"git {args[0]} in {directory}", timeout=60, check=False)
-    except process.ProcessError as exc:
-        logger.warning("cannot run git in %s: %s", directory, exc.reason)
+        proc = subprocess.run(
+            ["git", "-C", str(directory), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        logger.warning("cannot run git in %s: %s", directory, exc)
         return None
-    if not proc.ok:
+    if proc.returncode != 0:
         if "not a git repository" not in proc.stderr:
             # e.g. git's "dubious ownership" refusal: worth telling, since evidence loses the commit
-            detail = redact(proc.stderr.strip())
-            logger.warning("git %s failed in %s: %s", args[0], directory, detail)
+            logger.warning("git %s failed in %s: %s", args[0], directory, proc.stderr.strip())
         return None
     return proc.stdout
