@@ -55,9 +55,17 @@ class Workspace:
 
     @contextmanager
     def record(self, command: str, hosts: Sequence[str], run_dir: Path) -> Iterator[Recorder]:
-        """The evidence run of one command: opened now, closed however the command ends."""
+        """The evidence run of one command: opened now, closed however the command ends.
+
+        The run keeps the baseline and resolved parameters it is judged against."""
         run = new_run(
-            self.site.name, command, hosts, content_dir=self.content_dir, artifacts_dir=run_dir
+            self.site.name,
+            command,
+            hosts,
+            content_dir=self.content_dir,
+            artifacts_dir=run_dir,
+            baseline=self.selection.baseline,
+            parameters=self.selection.parameters,
         )
         with self.open_evidence() as store, record_run(store, run) as recorder:
             yield recorder
