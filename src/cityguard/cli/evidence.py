@@ -31,6 +31,9 @@ def register(
     )
     show.add_argument("run_id")
     show.add_argument("--format", choices=("table", "json"), default="table")
+    show.add_argument(
+        "--diff", action="store_true", help="print each change's diff after the tables"
+    )
     show.set_defaults(func=run_show)
 
 
@@ -44,15 +47,14 @@ def run_list(args: argparse.Namespace, ctx: Context) -> ExitCode:
 
 
 def run_show(args: argparse.Namespace, ctx: Context) -> ExitCode:
-    from cityguard.evidence.view import check_summary, controls_json
+    """Every record of one run: header, control results, steps, measurements, changes, files."""
+    from cityguard.evidence.view import load_run_evidence, run_evidence_json, show_run
     from cityguard.workspace import open_evidence_for
 
     with open_evidence_for(args.site) as store:
-        run = store.get_run(args.run_id)
-        controls = store.control_results(run.id)
+        evidence = load_run_evidence(store, args.run_id)
     if args.format == "json":
-        print(controls_json(controls, run.id))
+        print(run_evidence_json(evidence))  # diffs are always in the JSON
     else:
-        ctx.out.print(f"run {run.id} ({run.command}) on {run.site} by {run.operator}")
-        check_summary(ctx.out, controls, [], run.id)
+        show_run(ctx.out, evidence, diffs=args.diff)
     return ExitCode.OK
