@@ -1,7 +1,9 @@
 """Orchestrates one hardening run: playbook through ansible-runner, then evidence.
 
 Only orchestration lives here; Ansible is driven by cityguard.ansible, and what is enforced is
-in playbooks/ and policies/.
+in playbooks/ and policies/. The evidence of a run: one Change record per changed task and
+selected control it served (in check mode: what would change, with its diff), the per-host
+counts and every failure in the run's summary, and the run directory's files (the recorder).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from cityguard.ansible.progress import PlaybookProgress
 from cityguard.catalog import CONTROL_ID
 from cityguard.catalog.waivers import waived_by_host
 from cityguard.core.exitcodes import ExitCode
+from cityguard.core.records import Change, Subject
+from cityguard.harden.diffs import diff_text
 from cityguard.workspace import Workspace
 
 PLAYBOOK = "harden.yml"
@@ -69,6 +73,7 @@ def harden(
     with workspace.record(command, hosts, run_dir) as rec:
         with PlaybookProgress(PLAYBOOK, console=console, enabled=progress) as view:
             result = run_playbook(request, on_event=view.on_event)
+        rec.add_changes(changes_of(result, selection.control_ids))
         code = exit_code_for(result)
         rec.finish(code, summarize(result, selection.control_ids))
     return HardenOutcome(rec.run_id, result, code, selection.control_ids, check)
@@ -88,14 +93,30 @@ def waived_hostvars(workspace: Workspace) -> dict[str, dict[str, Any]]:
     return {host: {"cityguard_waived_controls": ids} for host, ids in waived.items()}
 
 
+def changes_of(result: PlaybookResult, selected: Collection[str]) -> list[Change]:
+    """One Change per changed task and selected control it served, in the order Ansible ran
+    them. A change serving no selected control (e.g. a handler restarting a daemon) is kept
+    without a control: the evidence must show everything a run changed."""
+    changes: list[Change] = []
+    for task in result.tasks:
+        if task.status != "changed":
+            continue
+        description = f"{task.role} : {task.task}" if task.role else task.task
+        diff = diff_text(task.diff)
+        served: list[str | None] = [*controls_of_task(task, selected)] or [None]
+        changes += [Change(Subject.host(task.host), c, description, diff) for c in served]
+    return changes
+
+
 def summarize(result: PlaybookResult, selected: Collection[str]) -> dict[str, object]:
-    """What the evidence keeps of a playbook run: per-host counts and every change made."""
+    """The run's summary in the evidence: per-host counts and every failure. Changes are not
+    here but Change records (changes_of), which reports can query without parsing."""
     return {
         "finished_at": datetime.now(UTC).isoformat(),
         "rc": result.rc,
         "status": result.status,
         "hosts": {host: asdict(stats) for host, stats in result.hosts.items()},
-        "changes": [
+        "failures": [
             {
                 "host": t.host,
                 "task": t.task,
@@ -103,8 +124,9 @@ def summarize(result: PlaybookResult, selected: Collection[str]) -> dict[str, ob
                 "status": t.status,
                 "controls": controls_of_task(t, selected),
                 "message": t.message,
+                "ignored": t.ignored,
             }
             for t in result.tasks
-            if t.status in ("changed", "failed", "unreachable")
+            if t.status in ("failed", "unreachable")
         ],
     }

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from cityguard.harden.action import HardenOutcome, controls_of_task
+from cityguard.harden.diffs import unified_diff
 
 
 def harden_summary(console: Console, outcome: HardenOutcome) -> None:
@@ -58,25 +57,6 @@ def playbook_failure(artifacts_dir: Path) -> str:
     text = re.sub(r"\x1b\[[0-9;]*m", "", stdout.read_text(errors="replace"))
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return " | ".join(lines[-4:]) or f"no output kept in {artifacts_dir}"
-
-
-def unified_diff(diff: Any) -> str:
-    """Ansible's before/after as a unified diff, which is what ops read in reviews."""
-    if not isinstance(diff, dict):
-        return str(diff)
-    if "prepared" in diff:  # some modules hand over a finished diff
-        return str(diff["prepared"])
-    before, after = diff.get("before", ""), diff.get("after", "")
-    if not isinstance(before, str) or not isinstance(after, str):
-        return f"before: {before}\nafter: {after}"
-    lines = difflib.unified_diff(
-        before.splitlines(),
-        after.splitlines(),
-        str(diff.get("before_header", "before")),
-        str(diff.get("after_header", "after")),
-        lineterm="",
-    )
-    return "\n".join(lines)
 
 
 def _indent(text: str) -> str:

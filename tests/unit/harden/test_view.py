@@ -10,7 +10,8 @@ from rich.console import Console
 from cityguard.ansible import PlaybookResult
 from cityguard.core.exitcodes import ExitCode
 from cityguard.harden.action import HardenOutcome
-from cityguard.harden.view import harden_summary, unified_diff
+from cityguard.harden.diffs import unified_diff
+from cityguard.harden.view import harden_summary
 
 
 def test_a_playbook_that_never_ran_shows_ansibles_reason(tmp_path: Path) -> None:
