@@ -16,7 +16,6 @@ import getpass
 import logging
 import os
 import platform
-import subprocess
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,7 +24,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from cityguard.core import process
 from cityguard.core.records import ControlResult, Measurement, Subject, as_utc
+from cityguard.core.secrets import redact
 
 logger = logging.getLogger(__name__)
 
@@ -169,20 +170,16 @@ def content_commit(directory: Path) -> str | None:
 
 
 def _git(directory: Path, *args: str) -> str | None:
+    argv = ["git", "-C", str(directory), *args]
     try:
-        proc = subprocess.run(
-            ["git", "-C", str(directory), *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        logger.warning("cannot run git in %s: %s", directory, exc)
+        proc = process.run(argv, what=f"git {args[0]} in {directory}", timeout=60, check=False)
+    except process.ProcessError as exc:
+        logger.warning("cannot run git in %s: %s", directory, exc.reason)
         return None
-    if proc.returncode != 0:
+    if not proc.ok:
         if "not a git repository" not in proc.stderr:
             # e.g. git's "dubious ownership" refusal: worth telling, since evidence loses the commit
-            logger.warning("git %s failed in %s: %s", args[0], directory, proc.stderr.strip())
+            detail = redact(proc.stderr.strip())
+            logger.warning("git %s failed in %s: %s", args[0], directory, detail)
         return None
     return proc.stdout

@@ -1,11 +1,14 @@
-"""Running the lab's system commands: argv lists only, and one typed error that says what failed."""
+"""Running the lab's system commands: argv lists only, and one typed error that says what failed.
+
+The commands run through the engine's one runner (``cityguard.core.process``); a failure is
+re-raised as LabError, the error every lab step raises, with the same one-line message.
+"""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Mapping, Sequence
 
+from cityguard.core import process
 from cityguard.core.errors import CityguardError
 
 
@@ -22,18 +25,7 @@ def run(
 ) -> str:
     """Run a command and return its stdout; raise LabError naming the step on failure."""
     try:
-        completed = subprocess.run(
-            list(argv),
-            input=input_text,
-            capture_output=True,
-            text=True,
-            check=False,
-            env={**os.environ, **env} if env else None,
-        )
-    except FileNotFoundError as exc:
-        raise LabError(f"{what}: command not found: {argv[0]}") from exc
-    if completed.returncode != 0:
-        detail = (completed.stderr or completed.stdout).strip().splitlines()
-        last = detail[-1] if detail else f"exit code {completed.returncode}"
-        raise LabError(f"{what}: {last}")
+        completed = process.run(argv, what=what, timeout=None, input_text=input_text, env=env)
+    except process.ProcessError as exc:
+        raise LabError(str(exc)) from exc
     return completed.stdout

@@ -9,13 +9,12 @@ naming a control that does not exist, would otherwise only show up as a missing 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from cityguard.core import process
 from cityguard.verify.runner import VerifyError
 
 # pytest exit codes: 0 collected, 5 nothing collected; anything else means collection broke
@@ -49,12 +48,11 @@ def collect_checks(checks_dir: Path) -> dict[str, tuple[str, ...]]:
         raise VerifyError(f"checks directory not found: {checks_dir}")
     with tempfile.TemporaryDirectory(prefix="cityguard-collect-") as scratch:
         collect_file = Path(scratch) / "checks.json"
-        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-        completed = subprocess.run(
+        completed = process.run(
             collect_argv(checks_dir, collect_file),
-            capture_output=True,
-            text=True,
-            env=env,
+            what=f"collecting the checks in {checks_dir}",
+            timeout=None,
+            env={"PYTHONDONTWRITEBYTECODE": "1"},
             check=False,
         )
         text = collect_file.read_text() if collect_file.exists() else None

@@ -1,0 +1,190 @@
+"""The one place the engine runs other programs.
+
+Areas build argument lists with pure functions (easy to test, nothing to quote) and hand them
+to ``run``: argv lists only, never a shell, so no host or file name can become a command. A
+failure is one typed error, ``ProcessError``, whose single line says which step failed and why
+(the last line the program wrote, its exit code, a timeout, a missing program), so the CLI can
+print it as it prints every other problem. Every message and log line is passed through
+``redact``, so a secret a program echoes never reaches the operator's screen or a log file.
+
+A long-lived process (a booted lab host, a per-host check run with its own progress) is
+started with ``subprocess.Popen`` where it is managed; everything that runs to completion goes
+through here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from cityguard.core.errors import CityguardError
+from cityguard.core.secrets import redact
+
+logger = logging.getLogger(__name__)
+
+#: How many of the last output lines a ProcessError keeps for a closer look.
+TAIL_LINES = 5
+
+Failure = Literal["failed", "timed-out", "not-found", "cannot-start"]
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A program that ran to its end: its exit code and everything it wrote (not redacted)."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+class ProcessError(CityguardError):
+    """A program could not run, did not finish in time, or exited with a failure.
+
+    ``str(error)`` is one line, ``<what>: <reason>``: the reason is the last line the program
+    wrote (standard error, else standard output), else its exit code, else why it could not
+    start or that it timed out. ``returncode`` is None when the program never finished.
+    ``output_tail`` keeps the last few lines for a log or a closer look. All of it is redacted.
+    """
+
+    def __init__(
+        self,
+        what: str,
+        reason: str,
+        *,
+        argv: Sequence[str],
+        failure: Failure,
+        returncode: int | None = None,
+        output_tail: Sequence[str] = (),
+    ) -> None:
+        self.what = redact(what)
+        self.reason = redact(" ".join(reason.split("\n")).strip())
+        self.argv = tuple(redact(arg) for arg in argv)
+        self.failure: Failure = failure
+        self.returncode = returncode
+        self.output_tail = tuple(redact(line) for line in output_tail)
+        super().__init__(f"{self.what}: {self.reason}")
+
+
+def command_line(argv: Sequence[str]) -> str:
+    """argv as a shell would read it, redacted: for logs and messages only, never to run."""
+    return redact(shlex.join(argv))
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    what: str,
+    timeout: float | None,
+    input_text: str | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: str | Path | None = None,
+    check: bool = True,
+) -> Completed:
+    """Run ``argv`` to its end and return what it wrote; raise ProcessError if it went wrong.
+
+    ``what`` names the step for people ("listing addresses"). ``timeout`` (seconds, or None
+    for no limit) must always be given: a step that can hang should say how long is too long.
+    ``input_text`` is written to the program's standard input, which is otherwise empty (a
+    program never waits on the operator's terminal). ``env`` adds variables to cityguard's own
+    environment. With ``check=False`` a non-zero exit code is returned rather than raised;
+    a missing program or a timeout is always raised.
+    """
+    if isinstance(argv, str | bytes):
+        raise TypeError("argv must be a sequence of arguments, not one string")
+    command = [str(arg) for arg in argv]
+    if not command:
+        raise ValueError("argv must name a program")
+    logger.debug("%s: %s", redact(what), command_line(command))
+    options: dict[str, Any] = (
+        {"input": input_text} if input_text is not None else {"stdin": subprocess.DEVNULL}
+    )
+    try:
+        completed = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            timeout=timeout,
+            env={**os.environ, **env} if env else None,
+            cwd=cwd,
+            check=False,
+            **options,
+        )
+    except subprocess.TimeoutExpired as exc:
+        tail = _tail(_text(exc.stderr) or _text(exc.stdout))
+        raise _logged(
+            ProcessError(
+                what,
+                f"timed out after {timeout:g} s",
+                argv=command,
+                failure="timed-out",
+                output_tail=tail,
+            )
+        ) from None
+    except OSError as exc:
+        raise _logged(_start_error(what, command, cwd, exc)) from None
+    result = Completed(tuple(command), completed.returncode, completed.stdout, completed.stderr)
+    if check and not result.ok:
+        tail = _tail(result.stderr) or _tail(result.stdout)
+        reason = tail[-1] if tail else f"exit code {result.returncode}"
+        raise _logged(
+            ProcessError(
+                what,
+                reason,
+                argv=command,
+                failure="failed",
+                returncode=result.returncode,
+                output_tail=tail,
+            )
+        )
+    return result
+
+
+def _start_error(
+    what: str, command: list[str], cwd: str | Path | None, exc: OSError
+) -> ProcessError:
+    program = command[0]
+    if cwd is not None and exc.filename is not None and str(exc.filename) == str(cwd):
+        reason = f"working directory {cwd}: {exc.strerror}"
+        return ProcessError(what, reason, argv=command, failure="cannot-start")
+    if isinstance(exc, FileNotFoundError):
+        return ProcessError(
+            what, f"command not found: {program}", argv=command, failure="not-found"
+        )
+    reason = f"cannot run {program}: {exc.strerror or exc}"
+    return ProcessError(what, reason, argv=command, failure="cannot-start")
+
+
+def _logged(error: ProcessError) -> ProcessError:
+    logger.debug(
+        "%s (argv: %s)%s",
+        error,
+        shlex.join(error.argv),
+        "".join(f"\n  {line}" for line in error.output_tail),
+    )
+    return error
+
+
+def _text(data: str | bytes | None) -> str:
+    if data is None:
+        return ""
+    if isinstance(data, bytes):  # TimeoutExpired may carry bytes even with text=True
+        return data.decode("utf-8", errors="replace")
+    return data
+
+
+def _tail(output: str) -> tuple[str, ...]:
+    lines = [line.rstrip() for line in output.strip().splitlines() if line.strip()]
+    return tuple(lines[-TAIL_LINES:])
