@@ -13,32 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cityguard.config.errors import ConfigError, ConfigProblem, KeyPath
+from cityguard.config.errors import ConfigError, ConfigProblem
+from cityguard.config.scope import check_referenced_file, shown_path
 from cityguard.config.site import Waiver
 from cityguard.config.yaml_lines import YamlDocument, load_yaml_file
 
 if TYPE_CHECKING:
     from cityguard.config.inventory import Inventory
-
-
-def shown_path(site_path: Path, relative: str) -> str:
-    """How a file referenced from the site file is named in problems.
-
-    Joined to the site file's path as the operator typed it, so a relative invocation yields
-    relative names they recognise (``examples/site/inventory.yml``), not a long absolute path.
-    """
-    return str(site_path.parent / relative)
-
-
-def check_referenced_file(
-    doc: YamlDocument, key: KeyPath, site_path: Path, relative: str
-) -> list[ConfigProblem]:
-    """A path the site file references must name an existing regular file."""
-    target = site_path.parent / relative
-    if target.is_file():
-        return []
-    reason = "is not a file" if target.exists() else "file not found"
-    return [doc.problem(key, f"{reason}: {shown_path(site_path, relative)}")]
 
 
 def check_inventory(

@@ -1,14 +1,16 @@
 """``load_site``: read a site file, validate it in two passes, resolve it into a ``Site``.
 
-Pass one is the schema (shape and types, plus the no-inline-secrets rule); pass two checks
-references to other files. Pass two only runs when pass one is clean, because it relies on the
+Pass one is the schema (the version first, then shape and types, plus the no-inline-secrets
+rule); pass two checks references to other files, including each area section's own
+``check``. Pass two only runs when pass one is clean, because it relies on the
 validated types; when it runs, all its problems are reported together.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -21,57 +23,106 @@ from cityguard.config.errors import (
     problems_from_validation,
 )
 from cityguard.config.paths import content_root, state_dir_for
-from cityguard.config.site import Site, SiteFile
+from cityguard.config.scope import SectionScope
+from cityguard.config.sections import SectionSpec, check_unique, registered_sections
+from cityguard.config.site import (
+    SITE_FILE_VERSION,
+    SUPPORTED_VERSIONS,
+    Site,
+    SiteFile,
+    locate,
+    make_secret_ref,
+    secret_key,
+    site_file_model,
+)
 from cityguard.config.yaml_lines import YamlDocument, load_yaml_file
 
 if TYPE_CHECKING:
     from cityguard.config.inventory import Inventory
 
 SECRET_MESSAGE = (
-    "secrets must not be written in the site file: use admin_password_env or admin_password_file"
+    "secrets must not be written in the site file: refer to them with a *_env, *_file or "
+    "*_credential key"
 )
-_SECRET_KEYS = {"password", "passwd", "secret"}
-_SECRET_SUFFIXES = ("_password", "_passwd", "_secret")
+_SECRET_KEYS = {"password", "passwd", "secret", "dsn"}
+_SECRET_SUFFIXES = ("_password", "_passwd", "_secret", "_dsn")
 
 
-def load_site(path: Path, content_dir: Path | None = None) -> Site:
+def load_site(
+    path: Path,
+    content_dir: Path | None = None,
+    *,
+    sections: Sequence[SectionSpec] | None = None,
+) -> Site:
     """Load and validate the site file at ``path``; raises ConfigError listing every problem.
 
     ``content_dir`` is the project root holding ``policies/``; by default it is found by
-    ``paths.content_root()``.
+    ``paths.content_root()``. ``sections`` are the area sections the file may have; by default
+    every section registered in ``cityguard.config.sections`` (the command line registers all).
     """
+    specs = check_unique(registered_sections() if sections is None else sections)
     doc = load_yaml_file(path, str(path))
-    model = _schema_pass(doc)
+    model = _schema_pass(doc, site_file_model(specs))
     content = content_dir if content_dir is not None else content_root()
     problems, inventory = crossfile.check_inventory(doc, path, model.inventory)
     problems += crossfile.check_baseline(doc, content, model.baseline)
-    if model.ipv6 is not None and model.ipv6.plan is not None:
-        problems += crossfile.check_referenced_file(doc, ("ipv6", "plan"), path, model.ipv6.plan)
-    plans = model.drill.plans if model.drill is not None else []
-    for index, plan in enumerate(plans):
-        problems += crossfile.check_referenced_file(doc, ("drill", "plans", index), path, plan)
     problems += crossfile.check_parameters(doc, content, model.parameters)
     if inventory is not None:
         problems += crossfile.check_waivers(doc, content, model.waivers, inventory)
+    for key, section in model.sections().items():
+        problems += section.check(SectionScope(doc, key, path, content, inventory))
     if problems or inventory is None:
         raise ConfigError(_ordered(problems, doc.file))
-    return _resolve(model, path, content, inventory)
+    return _resolve(model, doc, path, content, inventory)
 
 
-def _schema_pass(doc: YamlDocument) -> SiteFile:
+def _schema_pass(doc: YamlDocument, model_type: type[SiteFile]) -> SiteFile:
     secrets = list(_secret_problems(doc, doc.data, ()))
     secret_paths = {problem.key_path for problem in secrets}
     problems: list[ConfigProblem] = list(secrets)
+    version = _version_problems(doc)
+    if version:
+        # A file of another version is not checked further: its keys may mean other things.
+        raise ConfigError(_ordered(version + problems, doc.file))
     try:
-        model = SiteFile.model_validate(doc.data)
+        model = model_type.model_validate(doc.data)
     except ValidationError as exc:
-        found = problems_from_validation(exc, doc.file, doc.lines, SiteFile)
+        found = problems_from_validation(exc, doc.file, doc.lines, model_type)
         # An inline secret is also an unknown key; say the more useful thing once.
         problems += [p for p in found if p.key_path not in secret_paths]
         raise ConfigError(_ordered(problems, doc.file)) from None
     if problems:
         raise ConfigError(_ordered(problems, doc.file))
     return model
+
+
+def _version_problems(doc: YamlDocument) -> list[ConfigProblem]:
+    """``version:`` must be there and be one this cityguard reads."""
+    if not isinstance(doc.data, dict):
+        return []  # the schema pass says the document is not a mapping
+    readable = _versions_read()
+    if "version" not in doc.data:
+        return [
+            doc.problem(
+                ("version",),
+                f"required key is missing: this cityguard reads {readable} "
+                f"(add 'version: {SITE_FILE_VERSION}' at the top)",
+            )
+        ]
+    value = doc.data["version"]
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value in SUPPORTED_VERSIONS:
+            return []
+        message = f"unsupported site file version {value}: this cityguard reads {readable}"
+    else:
+        message = f"must be a whole number: this cityguard reads {readable}"
+    return [doc.problem(("version",), message)]
+
+
+def _versions_read() -> str:
+    if len(SUPPORTED_VERSIONS) == 1:
+        return f"site file version {SUPPORTED_VERSIONS[0]}"
+    return "site file versions " + ", ".join(str(v) for v in SUPPORTED_VERSIONS)
 
 
 def _secret_problems(doc: YamlDocument, data: Any, path: KeyPath) -> Iterator[ConfigProblem]:
@@ -103,15 +154,19 @@ def _ordered(problems: list[ConfigProblem], first_file: str) -> list[ConfigProbl
     )
 
 
-def _resolve(model: SiteFile, path: Path, content: Path, inventory: Inventory) -> Site:
+def _resolve(
+    model: SiteFile, doc: YamlDocument, path: Path, content: Path, inventory: Inventory
+) -> Site:
     site_path = path.resolve()
     root = site_path.parent
-    keycloak = model.eidas.keycloak if model.eidas is not None else None
-    if keycloak is not None and keycloak.admin_password_file is not None:
-        secret_file = str(root / keycloak.admin_password_file)
-        keycloak = keycloak.model_copy(update={"admin_password_file": secret_file})
-    ipv6_plan = model.ipv6.plan if model.ipv6 is not None else None
+    evidence_ref = None
+    if model.evidence is not None:
+        key = secret_key(model.evidence, "dsn")
+        if key is not None:
+            origin = locate(doc.file, doc.lines, ("evidence", key))
+            evidence_ref = make_secret_ref(model.evidence, "dsn", root=root, origin=origin)
     return Site(
+        version=model.version,
         name=model.site.name,
         title=model.site.title,
         contact=model.site.contact,
@@ -121,12 +176,12 @@ def _resolve(model: SiteFile, path: Path, content: Path, inventory: Inventory) -
         baseline=model.baseline,
         baseline_path=(content / "policies" / "baselines" / f"{model.baseline}.yml").resolve(),
         parameters={key: dict(value) for key, value in model.parameters.items()},
-        ipv6_plan=root / ipv6_plan if ipv6_plan is not None else None,
-        drill_plans=tuple(root / plan for plan in (model.drill.plans if model.drill else [])),
-        keycloak=keycloak,
-        evidence_dsn_env=model.evidence.dsn_env if model.evidence is not None else None,
+        evidence_dsn_ref=evidence_ref,
         waivers=tuple(model.waivers),
         inventory=inventory,
         state_dir=state_dir_for(model.site.name),
         content_dir=content.resolve(),
+        sections=MappingProxyType(model.sections()),
+        display=doc.file,
+        lines=MappingProxyType(dict(doc.lines)),
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from cityguard.config import Site, cache_dir, content_root, load_site, state_dir_for
+from cityguard.core.secrets import SecretRef, forget_secrets
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -41,10 +42,16 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in ("CITYGUARD_STATE", "CITYGUARD_CACHE", "CITYGUARD_CONTENT"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    forget_secrets()
+
+
+def line_of(path: Path, needle: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
 
 
 def test_example_site_loads_with_values_resolved() -> None:
-    site = load_site(REPO / "examples" / "site" / "site.yml", REPO)
+    site_path = REPO / "examples" / "site" / "site.yml"
+    site = load_site(site_path, REPO)
     assert site.name == "ventspils-example"
     assert site.title == "Ventspils city (example site)"
     assert site.path == REPO / "examples" / "site" / "site.yml"
@@ -52,14 +59,13 @@ def test_example_site_loads_with_values_resolved() -> None:
     assert site.inventory_path == REPO / "examples" / "site" / "inventory.yml"
     assert site.baseline == "municipal-server"
     assert site.baseline_path == REPO / "policies" / "baselines" / "municipal-server.yml"
+    assert site.version == 1
     assert site.parameters == {}
-    assert site.ipv6_plan is None
-    assert site.drill_plans == ()
-    assert site.keycloak is not None
-    assert site.keycloak.url == "http://127.0.0.1:8080"
-    assert site.keycloak.realm == "ventspils"
-    assert site.keycloak.admin_password_env == "CITYGUARD_KEYCLOAK_PASSWORD"
-    assert site.evidence_dsn_env == "CITYGUARD_EVIDENCE_DSN"
+    assert site.sections == {}
+    assert site.evidence_dsn_ref == SecretRef.env("CITYGUARD_EVIDENCE_DSN")
+    assert site.evidence_dsn_ref.origin == f"{site_path}:{line_of(site_path, 'dsn_env')}: " + (
+        "evidence.dsn_env"
+    )
     assert site.inventory.host_names() == ["web1", "db1", "router1", "scratch1"]
     assert site.inventory.groups["scratch"] == ["scratch1"]
     assert site.state_dir == Path.home() / ".local/state/cityguard/ventspils-example"
@@ -75,7 +81,8 @@ def test_content_root_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path
     monkeypatch.setenv("CITYGUARD_CONTENT", str(content))
     site = write_site(
         tmp_path / "s",
-        "site: {name: riga, title: R}\ninventory: inventory.yml\nbaseline: municipal-server\n",
+        "version: 1\nsite: {name: riga, title: R}\ninventory: inventory.yml\n"
+        "baseline: municipal-server\n",
     )
     assert load_site(site).content_dir == content.resolve()
 
@@ -86,6 +93,7 @@ def test_full_site_resolves_paths_relative_to_site_file(tmp_path: Path) -> None:
     site_path = write_site(
         site_dir,
         """\
+        version: 1
         site:
           name: liepaja
           title: Liepaja
@@ -93,39 +101,39 @@ def test_full_site_resolves_paths_relative_to_site_file(tmp_path: Path) -> None:
         baseline: municipal-server
         parameters:
           CG-SSH-003: {max_auth_tries: 3}
-        ipv6:
-          plan: net/ipv6-plan.yml
-        drill:
-          plans: [drills/db.yml, drills/web.yml]
-        eidas:
-          keycloak:
-            url: https://sso.example.invalid
-            realm: liepaja
-            admin_user: admin
-            admin_password_file: secrets/kc
+        evidence:
+          dsn_file: secrets/dsn
         """,
     )
-    for relative in ("net/ipv6-plan.yml", "drills/db.yml", "drills/web.yml", "secrets/kc"):
-        (site_dir / relative).parent.mkdir(parents=True, exist_ok=True)
-        (site_dir / relative).write_text("s3cret\n")
+    (site_dir / "secrets").mkdir()
+    (site_dir / "secrets" / "dsn").write_text("postgresql://cg:s3cret-pw@db/evidence\n")
     site = load_site(site_path, content)
     assert site.parameters == {"CG-SSH-003": {"max_auth_tries": 3}}
-    assert site.ipv6_plan == site_dir / "net/ipv6-plan.yml"
-    assert site.drill_plans == (site_dir / "drills/db.yml", site_dir / "drills/web.yml")
-    assert site.keycloak is not None
-    assert site.keycloak.admin_password_file == str(site_dir / "secrets/kc")
-    assert site.keycloak.read_admin_password() == "s3cret"
     assert site.contact is None
-    assert site.evidence_dsn_env is None
-    assert site.evidence_dsn() is None
+    assert site.evidence_dsn_ref == SecretRef.file(site_dir / "secrets" / "dsn")
     assert "s3cret" not in repr(site)
+    assert site.evidence_dsn() == "postgresql://cg:s3cret-pw@db/evidence"
+    assert "s3cret" not in repr(site)
+
+
+def test_no_evidence_section_means_sqlite(tmp_path: Path) -> None:
+    content = make_content(tmp_path)
+    site_path = write_site(
+        tmp_path / "s",
+        "version: 1\nsite: {name: cesis, title: C}\ninventory: inventory.yml\n"
+        "baseline: municipal-server\n",
+    )
+    site = load_site(site_path, content)
+    assert site.evidence_dsn_ref is None
+    assert site.evidence_dsn() is None
 
 
 def test_relative_site_path_works(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     content = make_content(tmp_path)
     write_site(
         tmp_path / "s",
-        "site: {name: cesis, title: C}\ninventory: inventory.yml\nbaseline: municipal-server\n",
+        "version: 1\nsite: {name: cesis, title: C}\ninventory: inventory.yml\n"
+        "baseline: municipal-server\n",
     )
     monkeypatch.chdir(tmp_path)
     site = load_site(Path("s/site.yml"), content)
@@ -134,34 +142,20 @@ def test_relative_site_path_works(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 
 def test_secrets_are_read_at_call_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CITYGUARD_EVIDENCE_DSN", raising=False)
     site = load_site(REPO / "examples" / "site" / "site.yml", REPO)
     assert site.evidence_dsn() is None
     monkeypatch.setenv("CITYGUARD_EVIDENCE_DSN", "postgresql://cg@db/evidence")
-    monkeypatch.setenv("CITYGUARD_KEYCLOAK_PASSWORD", "kc-pass")
     assert site.evidence_dsn() == "postgresql://cg@db/evidence"
-    assert site.keycloak is not None
-    assert site.keycloak.read_admin_password() == "kc-pass"
-    assert "postgresql://" not in repr(site) and "kc-pass" not in repr(site)
-
-
-def test_unset_keycloak_password_variable_is_reported() -> None:
-    from cityguard.config import ConfigError
-
-    site = load_site(REPO / "examples" / "site" / "site.yml", REPO)
-    assert site.keycloak is not None
-    with pytest.raises(ConfigError) as caught:
-        site.keycloak.read_admin_password()
-    assert str(caught.value) == (
-        "eidas.keycloak.admin_password_env: CITYGUARD_KEYCLOAK_PASSWORD is unset"
-    )
+    assert "postgresql://" not in repr(site)
 
 
 def test_empty_control_catalog_skips_the_parameter_rule(tmp_path: Path) -> None:
     content = make_content(tmp_path, controls=False)
     site_path = write_site(
         tmp_path / "s",
-        "site: {name: tukums, title: T}\ninventory: inventory.yml\nbaseline: municipal-server\n"
-        "parameters: {CG-ANYTHING: {x: 1}}\n",
+        "version: 1\nsite: {name: tukums, title: T}\ninventory: inventory.yml\n"
+        "baseline: municipal-server\nparameters: {CG-ANYTHING: {x: 1}}\n",
     )
     assert load_site(site_path, content).parameters == {"CG-ANYTHING": {"x": 1}}
 
