@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cityguard import __version__
 from cityguard.check import cli as check_cli
-from cityguard.cli import demo, evidence
+from cityguard.cli import demo, evidence, schema
 from cityguard.core.context import Context
 from cityguard.core.errors import CityguardError
 from cityguard.core.exitcodes import ExitCode
@@ -33,6 +33,7 @@ COMMANDS: tuple[Register, ...] = (
     harden_cli.register,
     check_cli.register,
     evidence.register,
+    schema.register,
     demo.register,
 )
 
