@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 import re
-from urllib.parse import unquote
 
 import psycopg
 
+from cityguard.core.secrets import dsn_passwords
 from cityguard.evidence.db import Cursor
 from cityguard.evidence.errors import EvidenceError
 from cityguard.evidence.store import EvidenceStore
@@ -46,22 +46,12 @@ def redact_dsn(dsn: str) -> str:
 
 
 def _passwords(dsn: str) -> set[str]:
-    """Every spelling of the DSN's password(s) that could show up in a driver message."""
-    found: list[str] = []
-    match = _URI.match(dsn)
-    if match is not None:
-        userinfo, at, _ = match["rest"].rpartition("@")
-        if at and ":" in userinfo:
-            found.append(userinfo.partition(":")[2])
-        found += [m["value"] for m in _QUERY_PASSWORD.finditer(match["rest"])]
-        found += [unquote(value) for value in found]
-    else:
-        for m in _KV_PASSWORD.finditer(dsn):
-            value = m["value"]
-            found.append(value)
-            if value.startswith("'"):
-                found.append(re.sub(r"\\(.)", r"\1", value.strip("'")))
-    return {value for value in found if value}
+    """Every spelling of the DSN's password(s) that could show up in a driver message.
+
+    Including the tail of a password with an unescaped "@", which libpq reads as part of the
+    host name ("ss@host" for user:p@ss@host) and so names in its errors.
+    """
+    return dsn_passwords(dsn)
 
 
 def scrub(text: str, dsn: str) -> str:

@@ -13,6 +13,7 @@ CASES = [
     ("postgresql://evidence@db/evidence?password=s3cret&sslmode=verify-full",
      "postgresql://evidence@db/evidence?password=***&sslmode=verify-full"),
     ("postgresql://evidence:un@escaped/at@db/evidence", "postgresql://evidence:***@db/evidence"),
+    ("postgresql://user:p@ss@host/db", "postgresql://user:***@host/db"),
     ("postgresql://evidence@db/evidence", "postgresql://evidence@db/evidence"),
     ("postgresql:///evidence?host=/run/postgresql", "postgresql:///evidence?host=/run/postgresql"),
     ("host=db port=5432 user=evidence password=s3cret dbname=evidence",
@@ -46,3 +47,13 @@ def test_scrub_removes_every_spelling(dsn: str, secret: str) -> None:
     assert secret not in scrubbed
     assert scrubbed.startswith("connection failed: FATAL:")
     assert "***" in scrubbed
+
+
+def test_scrub_hides_the_tail_libpq_takes_for_the_host() -> None:
+    # libpq ends the user information at the first "@": for user:p@ss@host it connects to the
+    # host "ss@host" and names it in its error, so the tail of the password must go too
+    dsn = "postgresql://user:p@ss@host/db"
+    message = "failed to resolve host 'ss@host': [Errno -2] Name or service not known"
+    scrubbed = scrub(message, dsn)
+    assert "ss@host" not in scrubbed
+    assert scrubbed == "failed to resolve host '***host': [Errno -2] Name or service not known"
