@@ -54,18 +54,21 @@ class Workspace:
         return open_store(self.site.state_dir, self.site.evidence_dsn())
 
     @contextmanager
-    def record(self, command: str, hosts: Sequence[str], run_dir: Path) -> Iterator[Recorder]:
+    def record(
+        self, command: str, hosts: Sequence[str], run_dir: Path, selection: Selection
+    ) -> Iterator[Recorder]:
         """The evidence run of one command: opened now, closed however the command ends.
 
-        The run keeps the baseline and resolved parameters it is judged against."""
+        The run keeps the baseline and the resolved parameters of the selection it is judged
+        against (a command narrowed to some controls records what it really used)."""
         run = new_run(
             self.site.name,
             command,
             hosts,
             content_dir=self.content_dir,
             artifacts_dir=run_dir,
-            baseline=self.selection.baseline,
-            parameters=self.selection.parameters,
+            baseline=selection.baseline,
+            parameters=selection.parameters,
         )
         with self.open_evidence() as store, record_run(store, run) as recorder:
             yield recorder

@@ -88,3 +88,14 @@ def test_harden_skips_only_controls_with_valid_waivers() -> None:
         "db2": ["CG-SSH-003"],
         "web1": ["CG-NET-001"],
     }
+
+
+def test_a_waiver_names_hosts_so_a_system_of_the_same_name_is_not_waived() -> None:
+    from dataclasses import replace
+
+    from cityguard.core.records import SubjectKind
+
+    waivers = (waiver("CG-SSH-003", ["db1"], date(2026, 12, 31)),)
+    system = replace(result("CG-SSH-003", "db1", Outcome.FAIL), subject_kind=SubjectKind.SYSTEM)
+    (applied,) = apply_waivers([system], waivers, INVENTORY, TODAY)
+    assert applied.outcome is Outcome.FAIL

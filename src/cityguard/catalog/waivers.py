@@ -13,7 +13,7 @@ from datetime import date
 
 from cityguard.config import Waiver
 from cityguard.config.inventory import Inventory
-from cityguard.core.records import ControlResult, Outcome
+from cityguard.core.records import ControlResult, Outcome, SubjectKind
 
 
 def covered_hosts(waiver: Waiver, inventory: Inventory) -> set[str]:
@@ -36,8 +36,13 @@ def waiver_for(
 def apply_waivers(
     results: Iterable[ControlResult], waivers: tuple[Waiver, ...], inventory: Inventory, today: date
 ) -> list[ControlResult]:
+    """Waived or expired-waiver outcomes for host results; waivers name hosts, so results about
+    other subjects (a system, a realm) pass through unchanged whatever their name."""
     applied = []
     for result in results:
+        if result.subject_kind != SubjectKind.HOST:
+            applied.append(result)
+            continue
         waiver = waiver_for(result.control_id, result.host, waivers, inventory)
         if waiver is None:
             applied.append(result)

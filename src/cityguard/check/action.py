@@ -68,7 +68,7 @@ def check(
         controls=selection.control_ids,
         parameters=selection.parameters,
     )
-    with workspace.record("check", hosts, run_dir) as rec:
+    with workspace.record("check", hosts, run_dir, selection) as rec:
         with Progress(
             TextColumn("checking hosts"),
             BarColumn(),

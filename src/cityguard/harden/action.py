@@ -63,14 +63,14 @@ def harden(
         limit=",".join(hosts),  # never empty: select() refuses an empty selection
         tags=list(tags or []),
         check=check,
-        diff=check,
+        diff=True,  # the evidence keeps each change's diff, also when the change is made
         extra_vars={
             "cityguard_selected_controls": selection.control_ids,
             "cityguard_params": selection.parameters,
         },
     )
     command = "harden --check" if check else "harden"
-    with workspace.record(command, hosts, run_dir) as rec:
+    with workspace.record(command, hosts, run_dir, selection) as rec:
         with PlaybookProgress(PLAYBOOK, console=console, enabled=progress) as view:
             result = run_playbook(request, on_event=view.on_event)
         rec.add_changes(changes_of(result, selection.control_ids))
