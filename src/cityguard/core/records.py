@@ -1,8 +1,8 @@
 """The result model shared by every area: what a check saw, and what it means for a control.
 
-A control's outcome on a host is the roll-up of its checks (DESIGN.md): any failure fails the
-control, any check that could not run makes it an error, otherwise it passes. Every check's
-observed value stays attached so a report can show evidence rather than a claim.
+A control's outcome on a host is the roll-up of its checks (docs/architecture.md): any failure
+fails the control, any check that could not run makes it an error, otherwise it passes. Every
+check's observed value stays attached so a report can show evidence rather than a claim.
 
 Not every area judges hosts: a drill judges an information system, the eIDAS broker a realm or
 identity provider, the IPv6 rollout a segment or prefix. Every result is therefore about a typed

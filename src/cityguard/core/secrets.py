@@ -1,9 +1,9 @@
 """Secrets: referenced by name, read only when used, and kept out of what cityguard writes down.
 
 Secrets reach cityguard through environment variables, files and systemd credentials
-(DESIGN.md), never through the site file, which lives in git and is shown to auditors. A
-``SecretRef`` names where a secret is; ``reveal()`` reads it at the moment it is needed, so a
-rotated secret is picked up without reloading and no site object ever holds one.
+(docs/architecture.md), never through the site file, which lives in git and is shown to
+auditors. A ``SecretRef`` names where a secret is; ``reveal()`` reads it at the moment it is
+needed, so a rotated secret is picked up without reloading and no site object ever holds one.
 
 Every revealed value is registered process-wide, and ``redact`` replaces each registered value
 (and its URL-encoded spellings) with ``(redacted)``. Whatever cityguard prints, logs or keeps
