@@ -9,9 +9,19 @@ export PIP_CACHE_DIR := $(CITYGUARD_CACHE)/pip
 # mmdebstrap + systemd-container: lab hosts; postgresql: the shared evidence store's test
 APT_PACKAGES := mmdebstrap systemd-container zstd iproute2 openssh-client postgresql python3-venv
 
-.PHONY: setup demo test lint bench clean-lab
+# Real components the areas need (restic, the S3 server, Keycloak, ...): one idempotent script
+# per component in tools/components/, each caching what it downloads or builds under
+# $(CITYGUARD_CACHE) so a second run costs seconds.
+COMPONENT_SCRIPTS := $(sort $(wildcard tools/components/*.sh))
+
+.PHONY: setup components demo test lint bench clean-lab
 
 setup: $(VENV)/.installed
+
+components: setup
+	@for script in $(COMPONENT_SCRIPTS); do \
+	  PATH=$(abspath $(VENV))/bin:$$PATH bash $$script || exit 1; \
+	done
 
 $(VENV)/.installed: pyproject.toml
 	@missing=$$(for p in $(APT_PACKAGES); do \
@@ -26,10 +36,10 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[dev]'
 	touch $@
 
-demo: setup
+demo: setup components
 	$(VENV)/bin/cityguard demo
 
-test: setup
+test: setup components
 	$(VENV)/bin/pytest
 
 lint: setup
