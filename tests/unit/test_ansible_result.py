@@ -339,8 +339,41 @@ def test_host_key_checking_follows_ansible_cfg_not_runners_default(
         (tmp_path / "ansible.cfg").write_text(cfg)
     request = PlaybookRequest(tmp_path, "site.yml", tmp_path / "inv.yml", tmp_path / "run")
 
-    env = _envvars(request, tmp_path / "plugins", tmp_path / "tags.jsonl")
+    env = _envvars(request, tmp_path / "tags.jsonl")
 
     assert env["ANSIBLE_HOST_KEY_CHECKING"] == expected
     assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
     assert ("ANSIBLE_CONFIG" in env) is (cfg is not None)
+
+
+def test_ansible_sees_only_allowed_inherited_variables_and_no_registered_secret() -> None:
+    from cityguard.ansible.run import allowed_environment
+    from cityguard.core.secrets import forget_secrets, register_secret
+
+    inherited = {
+        "PATH": "/usr/bin",
+        "HOME": "/root",
+        "LC_TIME": "lv_LV.UTF-8",
+        "KC_ADMIN_PW": "kc-s3cret",  # a name no pattern would catch
+        "CITYGUARD_PG": "postgresql://u:pw@db/ev",
+        "ANSIBLE_STDOUT_CALLBACK": "yaml",
+    }
+    passed = {"PATH": "/venv/bin:/usr/bin", "CITYGUARD_TASK_TAGS_FILE": "/run/x/tags.jsonl"}
+    # runner seeds with everything inherited, adds what cityguard passed and its own settings
+    prepared = {**inherited, **passed, "ANSIBLE_STDOUT_CALLBACK": "awx_display"}
+    prepared["SSH_AUTH_SOCK"] = "/tmp/ssh-agent-for-tok3n/agent.1"
+    inherited["SSH_AUTH_SOCK"] = prepared["SSH_AUTH_SOCK"]
+    register_secret("tok3n")
+    try:
+        env = allowed_environment(prepared, inherited, passed)
+    finally:
+        forget_secrets()
+
+    assert "KC_ADMIN_PW" not in env
+    assert "CITYGUARD_PG" not in env
+    assert env["PATH"] == "/venv/bin:/usr/bin"
+    assert env["HOME"] == "/root"
+    assert env["LC_TIME"] == "lv_LV.UTF-8"
+    assert env["ANSIBLE_STDOUT_CALLBACK"] == "awx_display"  # runner's, not the inherited one
+    assert env["CITYGUARD_TASK_TAGS_FILE"] == "/run/x/tags.jsonl"
+    assert "tok3n" not in env["SSH_AUTH_SOCK"]  # registered secrets go, whatever the name

@@ -8,10 +8,10 @@ where any local user could read them. Conversions are pure functions, tested on 
 from __future__ import annotations
 
 import configparser
+import json
 import os
 import shutil
 import sys
-import tempfile
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,7 +26,7 @@ from cityguard.ansible.events import (
     task_results_from_events,
 )
 from cityguard.core.errors import CityguardError
-from cityguard.core.secrets import scrub_runner_command
+from cityguard.core.secrets import redact
 
 #: Called with each raw runner event as it arrives; the caller owns any display.
 EventHandler = Callable[[Mapping[str, Any]], object]
@@ -35,19 +35,32 @@ TAGS_FILE = "cityguard_task_tags.jsonl"  # in the artifacts dir, next to job_eve
 # Runner writes these under run_dir/env/ only when absent, then reads them on every later run:
 # a stale cmdline would silently put a real run in check mode, stale extravars would leak in.
 _STALE_ENV_FILES = ("envvars", "extravars", "cmdline")
-# Runner 2.4 events carry no task tags, so this callback, loaded for the run only, records each
-# task's effective tags (its own plus those of its blocks, role and play) by task uuid.
-_TAGS_CALLBACK = """\
-import json, os
-from ansible.plugins.callback import CallbackBase
-class CallbackModule(CallbackBase):
-    CALLBACK_VERSION, CALLBACK_TYPE, CALLBACK_NAME = 2.0, "aggregate", "cityguard_task_tags"
-    CALLBACK_NEEDS_ENABLED = False
-    def v2_playbook_on_task_start(self, task, is_conditional=False):
-        with open(os.environ["CITYGUARD_TASK_TAGS_FILE"], "a", encoding="utf-8") as out:
-            out.write(json.dumps([str(task._uuid), sorted({str(t) for t in task.tags})]) + "\\n")
-    v2_playbook_on_handler_task_start = v2_playbook_on_task_start
-"""
+# Runner 2.4 events carry no task tags: this callback, shipped with cityguard, records each
+# task's effective tags by task uuid (a file in the package, so a killed run leaves no temp dir).
+CALLBACK_DIR = Path(__file__).resolve().parent / "callback_plugins"
+#: The only variables of cityguard's own environment that Ansible sees (plus what cityguard and
+#: runner set for the run). Everything else, a site's passwords and tokens above all, stays out
+#: of ansible-playbook's environment and of runner's record of it (artifacts/<ident>/command),
+#: whatever the variables are called, and also when the run is killed.
+INHERITED_ENV = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "SHELL",
+        "LANG",
+        "LANGUAGE",
+        "TZ",
+        "TMPDIR",
+        "TERM",
+        "NO_COLOR",
+        "SSH_AUTH_SOCK",  # a path to the agent: the keys stay in the agent
+        "ANSIBLE_HOST_KEY_CHECKING",
+        "ANSIBLE_CONFIG",
+    }
+)
+INHERITED_ENV_PREFIXES = ("LC_",)
 
 
 class AnsibleError(CityguardError):
@@ -85,7 +98,8 @@ def _host_key_checking(cfg: Path) -> str:
         return "True"
 
 
-def _envvars(request: PlaybookRequest, plugins: Path, tags_file: Path) -> dict[str, str]:
+def _envvars(request: PlaybookRequest, tags_file: Path) -> dict[str, str]:
+    """What cityguard sets for the run, on top of the allowed part of its own environment."""
     env = dict(request.env)
     # Runner starts ansible-playbook by name: without this venv's bin first it fails (rc 127).
     path = env.get("PATH", os.environ.get("PATH", os.defpath))
@@ -95,9 +109,28 @@ def _envvars(request: PlaybookRequest, plugins: Path, tags_file: Path) -> dict[s
         env.setdefault("ANSIBLE_CONFIG", str(cfg.resolve()))
     if "ANSIBLE_HOST_KEY_CHECKING" not in os.environ:
         env.setdefault("ANSIBLE_HOST_KEY_CHECKING", _host_key_checking(cfg))
-    callbacks = env.get("ANSIBLE_CALLBACK_PLUGINS", os.environ.get("ANSIBLE_CALLBACK_PLUGINS"))
-    env["ANSIBLE_CALLBACK_PLUGINS"] = os.pathsep.join(filter(None, [str(plugins), callbacks]))
+    callbacks = env.get("ANSIBLE_CALLBACK_PLUGINS")
+    env["ANSIBLE_CALLBACK_PLUGINS"] = os.pathsep.join(filter(None, [str(CALLBACK_DIR), callbacks]))
     env["CITYGUARD_TASK_TAGS_FILE"] = str(tags_file)
+    return env
+
+
+def allowed_environment(
+    prepared: Mapping[str, str], inherited: Mapping[str, str], passed: Mapping[str, str]
+) -> dict[str, str]:
+    """The environment ansible-playbook gets: ``prepared`` (runner's, seeded with all of
+    ``inherited``) without the inherited variables that are not on the allow-list.
+
+    A variable stays when cityguard passed it, when runner set or changed it (its callback
+    directory, stdout callback, fact cache), or when it is allowed by name. Registered secrets
+    are removed from every value that is left, before runner writes the environment down.
+    """
+    env: dict[str, str] = {}
+    for name, value in prepared.items():
+        set_for_run = name in passed or inherited.get(name) != value
+        allowed = name in INHERITED_ENV or name.startswith(INHERITED_ENV_PREFIXES)
+        if set_for_run or allowed:
+            env[name] = redact(value) if isinstance(value, str) else value
     return env
 
 
@@ -114,6 +147,13 @@ def _preflight(request: PlaybookRequest, env: Mapping[str, str]) -> None:
         raise AnsibleError(f"{where}: playbook not found in {request.project_dir}")
     if not request.inventory.exists():
         raise AnsibleError(f"{where}: inventory {request.inventory} does not exist")
+    passed = json.dumps([request.extra_vars, request.env], default=str)
+    if redact(passed) != passed:
+        # runner writes both to the run directory in clear before the play starts
+        raise AnsibleError(
+            f"{where}: a secret is among its extra vars or environment; a play that needs one "
+            "reads it from its file or credential on the host, in a no_log task"
+        )
     if shutil.which("ansible-playbook", path=env["PATH"]) is None:
         raise AnsibleError(f"{where}: ansible-playbook not found on PATH {env['PATH']}")
     try:
@@ -151,6 +191,7 @@ def run_playbook(
     Raises AnsibleError only when the run cannot start; one run_dir serves one run at a time.
     """
     import ansible_runner  # heavy: imported only when a playbook really runs
+    from ansible_runner.interface import init_runner
 
     def handle(event: Mapping[str, Any]) -> bool:
         if on_event is not None:
@@ -159,18 +200,18 @@ def run_playbook(
 
     ident = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"  # sorts by time
     artifacts_dir = request.run_dir.resolve() / "artifacts" / ident
-    with tempfile.TemporaryDirectory(prefix="cityguard-callbacks-") as plugins:
-        env = _envvars(request, Path(plugins), artifacts_dir / TAGS_FILE)
-        _preflight(request, env)
-        Path(plugins, "cityguard_task_tags.py").write_text(_TAGS_CALLBACK, encoding="utf-8")
-        try:
-            runner = ansible_runner.run(**_runner_kwargs(request, ident, env), event_handler=handle)
-        except (ansible_runner.AnsibleRunnerException, ValueError, OSError) as exc:
-            reason = " ".join(str(exc).split())  # one line, no traceback for the user
-            where = f"{request.playbook} in {request.run_dir}"
-            raise AnsibleError(f"ansible-runner could not start {where}: {reason}") from exc
-        finally:
-            scrub_runner_command(artifacts_dir)
+    env = _envvars(request, artifacts_dir / TAGS_FILE)
+    _preflight(request, env)
+    try:
+        # init_runner prepares what run() would, so the environment is cut down before runner
+        # writes it to artifacts/<ident>/command or hands it to ansible-playbook
+        runner = init_runner(**_runner_kwargs(request, ident, env), event_handler=handle)
+        runner.config.env = allowed_environment(runner.config.env, os.environ, env)
+        runner.run()
+    except (ansible_runner.AnsibleRunnerException, ValueError, OSError) as exc:
+        reason = " ".join(str(exc).split())  # one line, no traceback for the user
+        where = f"{request.playbook} in {request.run_dir}"
+        raise AnsibleError(f"ansible-runner could not start {where}: {reason}") from exc
     return PlaybookResult(
         rc=runner.rc if isinstance(runner.rc, int) else -1,
         status=str(runner.status),
