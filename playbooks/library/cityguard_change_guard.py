@@ -1,19 +1,30 @@
 #!/usr/bin/python
-"""Ansible module: a dead man's switch for changes that could lock Ansible out.
+"""Ansible module: a dead man's switch, armed on the host, for changes that could lock ops out.
 
-A broken PAM stack or sudoers file breaks sudo, and with it every later task, including the
-one that would put the old files back. So the rollback must not need sudo, nor SSH:
+A broken sshd configuration, firewall ruleset, PAM stack or sudoers file can refuse the very
+connection that would put the old one back, and the controller itself may die (Ctrl-C, SIGKILL,
+a crash) in the seconds between making such a change and proving a fresh login still works. So
+the rollback is armed on the host before the change and needs neither SSH, sudo nor the
+controller:
 
-- `state: armed` copies the given paths aside (with owner and mode) and starts a detached
-  watcher process, as root, in its own session. Unless the guard is confirmed within `timeout`
-  seconds, the watcher puts the copies back: files and directories as they were, paths that
-  did not exist removed.
-- `state: confirmed` (after a fresh login and sudo proved the change safe) stops the watcher
-  and drops the copies.
-- `state: restored` puts the copies back at once, for a failure that left sudo working.
+- `state: armed` copies the given paths aside (with owner and mode), lists the given nftables
+  tables as they are in force, and writes a revert script into the guard directory. Then it
+  schedules that script to run after `timeout` seconds: as a transient systemd timer
+  (`systemd-run --on-active`, unit `cityguard-guard-<id>`) where systemd is PID 1, else as a
+  detached process in its own session that sleeps until the deadline (hosts without systemd,
+  like the lab's plain flavour). The revert puts the files back (paths that did not exist are
+  removed), puts the tables back as they were (or deletes those that did not exist), runs the
+  `restore_commands` (e.g. reload sshd), and removes the guard directory: nothing is left.
+- `state: confirmed` (after a fresh login proved the change safe) cancels the timer and drops
+  the copies. If the revert already ran, the change is gone: that is a failure, not a success.
+- `state: restored` cancels the timer and reverts at once, for a failure that left the
+  connection working.
+
+The revert and the confirmation take the same lock, so exactly one of them wins. A timer does
+not survive a reboot: a host rebooted inside the window boots with the changed files.
 
 Arming and confirming change nothing on the host that a check could see, so both report
-`changed: false`; a restore reports `changed: true`.
+`changed: false`; a revert reports `changed: true`.
 """
 
 from __future__ import annotations
@@ -31,7 +42,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 DOCUMENTATION = r"""
 module: cityguard_change_guard
-short_description: Roll changed files back on a timer unless the change is confirmed
+short_description: Roll changed files and nftables tables back on a timer unless confirmed
 options:
   state:
     type: str
@@ -42,10 +53,29 @@ options:
     type: list
     elements: path
     default: []
+  nft_tables:
+    description: >-
+      nftables tables ("family name"), or "ruleset" for all of them, whose state in force is
+      guarded (state armed).
+    type: list
+    elements: str
+    default: []
+  restore_commands:
+    description: argv lists run after a revert put the files back, e.g. to reload a daemon.
+    type: list
+    elements: list
+    default: []
   timeout:
-    description: Seconds until the watcher restores an unconfirmed guard (state armed).
+    description: Seconds until the host reverts an unconfirmed guard (state armed).
     type: int
     default: 120
+  scheduler:
+    description: >-
+      What runs the revert: a transient systemd timer, a detached watcher process, or auto
+      (systemd where it is PID 1, else the watcher).
+    type: str
+    choices: [auto, systemd, watcher]
+    default: auto
   guard:
     description: The guard directory `armed` returned (states confirmed and restored).
     type: path
@@ -54,9 +84,13 @@ options:
     default: /var/lib/cityguard/guards
 """
 
-# Shared by the module and the watcher (run as `python3 -c`, so it cannot import this file).
-RESTORE = r'''
-import json, os, shutil
+UNIT_PREFIX = "cityguard-guard-"
+
+# The revert, written into each guard directory and run there by the timer or the detached
+# watcher (a file of its own: neither can import this module). `revert.py GUARD [DEADLINE]`
+# sleeps until DEADLINE when given, then reverts unless the guard was confirmed or removed.
+REVERT = r'''
+import fcntl, json, os, shutil, subprocess, sys, time
 
 def _own(source, target):
     stat = os.lstat(source)
@@ -70,85 +104,174 @@ def _remove(path):
     elif os.path.lexists(path):
         os.unlink(path)
 
-def restore(guard):
-    with open(os.path.join(guard, "manifest.json")) as stream:
-        manifest = json.load(stream)
-    for index, entry in enumerate(manifest["paths"]):
-        path, kind = entry["path"], entry["kind"]
-        saved = os.path.join(guard, "data", str(index))
-        if kind == "absent":
-            _remove(path)
-        elif kind == "dir":
-            wanted = set(os.listdir(saved))
-            for name in os.listdir(path) if os.path.isdir(path) else []:
-                if name not in wanted:
-                    _remove(os.path.join(path, name))
-            shutil.copytree(saved, path, symlinks=True, dirs_exist_ok=True)
-            for root, dirs, files in os.walk(saved):
-                for name in [None, *dirs, *files]:
-                    source = root if name is None else os.path.join(root, name)
-                    _own(source, os.path.join(path, os.path.relpath(source, saved)))
-        else:
-            temporary = path + ".cityguard-restore"
-            shutil.copy2(saved, temporary, follow_symlinks=False)
-            _own(saved, temporary)
-            os.replace(temporary, path)
+def _restore_path(guard, index, entry):
+    path, kind = entry["path"], entry["kind"]
+    saved = os.path.join(guard, "data", str(index))
+    if kind == "absent":
+        _remove(path)
+    elif kind == "dir":
+        wanted = set(os.listdir(saved))
+        for name in os.listdir(path) if os.path.isdir(path) else []:
+            if name not in wanted:
+                _remove(os.path.join(path, name))
+        shutil.copytree(saved, path, symlinks=True, dirs_exist_ok=True)
+        for root, dirs, files in os.walk(saved):
+            for name in [None, *dirs, *files]:
+                source = root if name is None else os.path.join(root, name)
+                _own(source, os.path.join(path, os.path.relpath(source, saved)))
+    else:
+        temporary = path + ".cityguard-restore"
+        shutil.copy2(saved, temporary, follow_symlinks=False)
+        _own(saved, temporary)
+        os.replace(temporary, path)
+
+def _restore_table(entry):
+    if entry["table"] == "ruleset":
+        script = "flush ruleset\n"
+    else:
+        family, name = entry["table"].split()
+        script = "table %s %s {}\ndelete table %s %s\n" % (family, name, family, name)
+    if entry["listing"] is not None:
+        script += entry["listing"]
+    subprocess.run(["nft", "-f", "-"], input=script, text=True, check=False,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+def revert(guard):
+    """Put everything back and remove the guard; False if it was confirmed or is gone."""
+    try:
+        lock = open(os.path.join(guard, "lock"), "a")
+    except OSError:
+        return False
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.isdir(guard) or os.path.exists(os.path.join(guard, "confirmed")):
+            return False
+        with open(os.path.join(guard, "manifest.json")) as stream:
+            manifest = json.load(stream)
+        for index, entry in enumerate(manifest["paths"]):
+            _restore_path(guard, index, entry)
+        for entry in manifest["tables"]:
+            _restore_table(entry)
+        for argv in manifest["commands"]:
+            subprocess.run(argv, check=False, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(guard, ignore_errors=True)
+    return True
+
+if __name__ == "__main__":
+    guard = sys.argv[1]
+    if len(sys.argv) > 2:
+        deadline = float(sys.argv[2])
+        while time.time() < deadline:
+            time.sleep(min(1.0, max(deadline - time.time(), 0.01)))
+            if not os.path.isdir(guard) or os.path.exists(os.path.join(guard, "confirmed")):
+                sys.exit(0)
+    if revert(guard):
+        print("cityguard: reverted the unconfirmed change guarded by " + guard)
 '''
 
-WATCHER = RESTORE + r'''
-import sys, time
-guard, deadline = sys.argv[1], float(sys.argv[2])
-while time.time() < deadline:
-    time.sleep(min(1.0, max(deadline - time.time(), 0.01)))
-    if not os.path.isdir(guard) or os.path.exists(os.path.join(guard, "confirmed")):
-        sys.exit(0)
-restore(guard)
-with open(os.path.join(guard, "rolled-back"), "w") as stream:
-    stream.write(time.strftime("%Y-%m-%dT%H:%M:%S%z\n"))
-'''
+
+def _revert_module() -> dict:
+    namespace: dict = {"__name__": "cityguard_revert"}
+    exec(REVERT, namespace)  # the same code the host runs on its own
+    return namespace
 
 
-def restore(guard: str) -> None:
-    namespace: dict = {}
-    exec(RESTORE, namespace)  # one implementation for the module and the watcher
-    namespace["restore"](guard)
+def has_systemd() -> bool:
+    """systemd is PID 1 (it creates /run/systemd/system) and systemd-run is there."""
+    return os.path.isdir("/run/systemd/system") and shutil.which("systemd-run") is not None
 
 
-def arm(paths: list[str], timeout: int, base_dir: str) -> dict:
-    os.makedirs(base_dir, mode=0o700, exist_ok=True)
-    guard = os.path.join(base_dir, uuid.uuid4().hex)
+def _listing(table: str) -> str | None:
+    """The table (or with "ruleset" the whole ruleset) as nft lists it; None if absent."""
+    argv = ["nft", "list", "ruleset"] if table == "ruleset" else ["nft", "list", "table", *table.split()]
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    return result.stdout if result.returncode == 0 else None
+
+
+def _save_path(guard: str, index: int, path: str) -> str:
+    saved = os.path.join(guard, "data", str(index))
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.copytree(path, saved, symlinks=True)
+        return "dir"
+    if os.path.lexists(path):
+        shutil.copy2(path, saved, follow_symlinks=False)
+        return "file"
+    return "absent"
+
+
+def arm(module: AnsibleModule) -> dict:
+    params = module.params
+    os.makedirs(params["base_dir"], mode=0o700, exist_ok=True)
+    ident = uuid.uuid4().hex
+    guard = os.path.join(params["base_dir"], ident)
     os.makedirs(os.path.join(guard, "data"), mode=0o700)
-    entries = []
-    for index, path in enumerate(paths):
-        saved = os.path.join(guard, "data", str(index))
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.copytree(path, saved, symlinks=True)
-            kind = "dir"
-        elif os.path.lexists(path):
-            shutil.copy2(path, saved, follow_symlinks=False)
-            kind = "file"
-        else:
-            kind = "absent"
-        entries.append({"path": path, "kind": kind})
-    deadline = time.time() + timeout
-    with open(os.path.join(guard, "manifest.json"), "w") as stream:
-        json.dump({"paths": entries, "deadline": deadline}, stream)
+    try:
+        for table in params["nft_tables"]:
+            if table != "ruleset" and len(table.split()) != 2:
+                raise ValueError(f"nft_tables: {table!r} is neither 'family name' nor 'ruleset'")
+        deadline = time.time() + params["timeout"]
+        manifest = {
+            "paths": [{"path": p, "kind": _save_path(guard, i, p)}
+                      for i, p in enumerate(params["paths"])],
+            "tables": [{"table": t, "listing": _listing(t)} for t in params["nft_tables"]],
+            "commands": [[str(arg) for arg in argv] for argv in params["restore_commands"]],
+            "deadline": deadline,
+        }
+        with open(os.path.join(guard, "manifest.json"), "w") as stream:
+            json.dump(manifest, stream)
+        script = os.path.join(guard, "revert.py")
+        with open(script, "w") as stream:
+            stream.write(REVERT)
+        scheduler = params["scheduler"]
+        if scheduler == "auto":
+            scheduler = "systemd" if has_systemd() else "watcher"
+        schedule = _schedule_unit if scheduler == "systemd" else _schedule_watcher
+        how = schedule(guard, ident, script, params["timeout"], deadline)
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        shutil.rmtree(guard, ignore_errors=True)  # nothing armed: nothing may be left
+        module.fail_json(msg=f"could not arm the rollback: {exc}")
+    with open(os.path.join(guard, "scheduled.json"), "w") as stream:
+        json.dump(how, stream)
+    return {"guard": guard, "deadline": int(deadline), **how}
+
+
+def _schedule_unit(guard: str, ident: str, script: str, timeout: int, deadline: float) -> dict:
+    unit = UNIT_PREFIX + ident
+    argv = ["systemd-run", "--quiet", "--unit", unit, f"--on-active={timeout}s",
+            "--timer-property=AccuracySec=1s", "--timer-property=RemainAfterElapse=no",
+            "--description=cityguard: roll back a change not confirmed in time",
+            "--property=CollectMode=inactive-or-failed", sys.executable, script, guard]
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise OSError(f"systemd-run failed: {(result.stderr or result.stdout).strip()}")
+    return {"unit": unit}
+
+
+def _schedule_watcher(guard: str, ident: str, script: str, timeout: int, deadline: float) -> dict:
     watcher = subprocess.Popen(
-        [sys.executable, "-c", WATCHER, guard, str(deadline)],
+        [sys.executable, script, guard, str(deadline)],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True, close_fds=True, cwd="/",
     )
-    with open(os.path.join(guard, "watcher.pid"), "w") as stream:
-        stream.write(str(watcher.pid))
-    return {"guard": guard, "deadline": int(deadline), "watcher": watcher.pid}
+    return {"watcher": watcher.pid}
 
 
-def stop_watcher(guard: str) -> None:
+def cancel(guard: str) -> None:
+    """Stop the timer or the watcher; the caller holds the guard's lock."""
     try:
-        with open(os.path.join(guard, "watcher.pid")) as stream:
-            os.kill(int(stream.read().strip()), signal.SIGTERM)
+        with open(os.path.join(guard, "scheduled.json")) as stream:
+            how = json.load(stream)
     except (OSError, ValueError):
-        pass  # already gone: it found the confirmation, or rolled back
+        return  # armed half-way: the revert's own checks keep it harmless
+    if "unit" in how:
+        subprocess.run(["systemctl", "stop", how["unit"] + ".timer"], capture_output=True,
+                       check=False)
+    elif "watcher" in how:
+        try:
+            os.kill(int(how["watcher"]), signal.SIGTERM)
+        except (OSError, ValueError):
+            pass  # already gone
 
 
 def main() -> None:
@@ -157,7 +280,11 @@ def main() -> None:
             "state": {"type": "str", "choices": ["armed", "confirmed", "restored"],
                       "required": True},
             "paths": {"type": "list", "elements": "path", "default": []},
+            "nft_tables": {"type": "list", "elements": "str", "default": []},
+            "restore_commands": {"type": "list", "elements": "list", "default": []},
             "timeout": {"type": "int", "default": 120},
+            "scheduler": {"type": "str", "choices": ["auto", "systemd", "watcher"],
+                          "default": "auto"},
             "guard": {"type": "path"},
             "base_dir": {"type": "path", "default": "/var/lib/cityguard/guards"},
         },
@@ -168,23 +295,34 @@ def main() -> None:
     if module.check_mode:
         module.exit_json(changed=False, guard="")
     if params["state"] == "armed":
-        module.exit_json(changed=False, **arm(params["paths"], params["timeout"],
-                                              params["base_dir"]))
+        module.exit_json(changed=False, **arm(module))
     guard = params["guard"]
-    if not guard or not os.path.isdir(guard):
-        module.exit_json(changed=False, msg="no such guard (already confirmed or rolled back)")
-    if params["state"] == "confirmed":
-        with open(os.path.join(guard, "confirmed"), "w"):
-            pass
-        stop_watcher(guard)
-        shutil.rmtree(guard, ignore_errors=True)
-        module.exit_json(changed=False)
-    stop_watcher(guard)
-    if os.path.exists(os.path.join(guard, "rolled-back")):
-        module.exit_json(changed=True, msg="the watcher had already rolled back")
-    restore(guard)
-    with open(os.path.join(guard, "rolled-back"), "w") as stream:
-        stream.write(time.strftime("%Y-%m-%dT%H:%M:%S%z\n"))
+    import fcntl
+
+    try:
+        lock = open(os.path.join(guard, "lock"), "a")
+    except OSError:
+        lock = None
+    if lock is not None:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        present = os.path.isdir(guard)
+        if params["state"] == "confirmed":
+            if not present:
+                module.fail_json(msg="the change was already rolled back on the host: it was "
+                                     "not confirmed within the guard's timeout")
+            with open(os.path.join(guard, "confirmed"), "w"):
+                pass
+            cancel(guard)
+            shutil.rmtree(guard, ignore_errors=True)
+            module.exit_json(changed=False)
+        if not present:
+            module.exit_json(changed=True, msg="the host had already rolled the change back")
+        cancel(guard)
+    finally:
+        if lock is not None:
+            lock.close()
+    _revert_module()["revert"](guard)
     module.exit_json(changed=True)
 
 
