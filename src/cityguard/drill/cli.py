@@ -1,0 +1,79 @@
+"""Registers `cityguard backup` and `cityguard drill` and the site file's `drill` section; the
+actions are imported only when a command runs."""
+
+from __future__ import annotations
+
+import argparse
+
+from cityguard.config.sections import register_section
+from cityguard.core.context import Context
+from cityguard.core.exitcodes import ExitCode
+
+
+def register(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    register_section(
+        "drill",
+        "cityguard.drill.settings:DrillSettings",
+        "Disaster recovery: the backup and drill plans of the site's information systems.",
+    )
+    backup = commands.add_parser("backup", help="back up an information system with restic")
+    backup_sub = backup.add_subparsers(dest="backup_command", required=True)
+    init = backup_sub.add_parser("init", parents=[common], help="create the system's repository")
+    init.add_argument("system", help="information system (its plan's system name)")
+    init.set_defaults(func=run_init)
+    run = backup_sub.add_parser("run", parents=[common], help="back the system up now")
+    run.add_argument("system", help="information system (its plan's system name)")
+    run.add_argument("--format", choices=("table", "json"), default="table")
+    run.set_defaults(func=run_backup)
+
+    drill = commands.add_parser("drill", help="restore drills with measured RTO and RPO")
+    drill_sub = drill.add_subparsers(dest="drill_command", required=True)
+    drill_run = drill_sub.add_parser(
+        "run", parents=[common], help="restore the latest backup onto the scratch host and verify"
+    )
+    drill_run.add_argument("system", help="information system (its plan's system name)")
+    drill_run.add_argument("--format", choices=("table", "json"), default="table")
+    drill_run.set_defaults(func=run_drill)
+    status = drill_sub.add_parser("status", parents=[common], help="backup age and last drill per system")
+    status.add_argument("--format", choices=("table", "json"), default="table")
+    status.set_defaults(func=run_status)
+
+
+def run_init(args: argparse.Namespace, ctx: Context) -> ExitCode:
+    from cityguard.drill.action import backup_init
+    from cityguard.workspace import open_workspace
+
+    ctx.out.print(backup_init(open_workspace(args.site), args.system), markup=False)
+    return ExitCode.OK
+
+
+def run_backup(args: argparse.Namespace, ctx: Context) -> ExitCode:
+    from cityguard.drill.action import backup_run
+    from cityguard.drill.view import backup_summary
+    from cityguard.workspace import open_workspace
+
+    outcome = backup_run(open_workspace(args.site), args.system)
+    backup_summary(ctx.out, outcome, args.format)
+    return outcome.exit_code
+
+
+def run_drill(args: argparse.Namespace, ctx: Context) -> ExitCode:
+    from cityguard.drill.action import drill_run
+    from cityguard.drill.view import drill_summary
+    from cityguard.workspace import open_workspace
+
+    outcome = drill_run(open_workspace(args.site), args.system)
+    drill_summary(ctx.out, outcome, args.format)
+    return outcome.exit_code
+
+
+def run_status(args: argparse.Namespace, ctx: Context) -> ExitCode:
+    from cityguard.drill.status import drill_status
+    from cityguard.drill.view import status_table
+    from cityguard.workspace import open_workspace
+
+    rows = drill_status(open_workspace(args.site))
+    status_table(ctx.out, rows, args.format)
+    return ExitCode.OK

@@ -1,0 +1,203 @@
+"""Commands run on hosts over SSH, as argv lists, and parsers of what they print.
+
+Pure: nothing is run here. A host is reached as every other command reaches it: its inventory
+variables (``ansible_host``, ``ansible_user``, ``ansible_port``, ``ansible_ssh_common_args``,
+which in the lab point at the lab's ssh_config). The remote command is one string for the
+remote shell, built with ``shlex.quote`` from validated plan values only.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+PG_USER = "postgres"
+
+
+def _target(hostvars: Mapping[str, Any], host: str) -> tuple[list[str], str]:
+    options = shlex.split(str(hostvars.get("ansible_ssh_common_args") or ""))
+    if hostvars.get("ansible_port"):
+        options += ["-p", str(hostvars["ansible_port"])]
+    key = hostvars.get("ansible_ssh_private_key_file")
+    if key:
+        options += ["-i", str(key)]
+    address = str(hostvars.get("ansible_host") or host)
+    user = hostvars.get("ansible_user")
+    return options, f"{user}@{address}" if user else address
+
+
+def ssh_argv(hostvars: Mapping[str, Any], host: str, command: str) -> tuple[str, ...]:
+    """``ssh ... host command``: never asks for a password or a host key."""
+    options, target = _target(hostvars, host)
+    return ("ssh", *options, "-o", "BatchMode=yes", target, command)
+
+
+def scp_argv(hostvars: Mapping[str, Any], host: str, local: str, remote: str) -> tuple[str, ...]:
+    """Copy a local file to ``remote`` on the host."""
+    options, target = _target(hostvars, host)
+    scp_options = ["-P" if o == "-p" else o for o in options]
+    if ":" in target.rpartition("@")[2]:  # an IPv6 literal
+        user, at, address = target.rpartition("@")
+        target = f"{user}{at}[{address}]"
+    return ("scp", "-q", *scp_options, "-o", "BatchMode=yes", local, f"{target}:{remote}")
+
+
+def as_root(script: str) -> str:
+    """A shell script run as root on the host (``sudo -n``: never prompts)."""
+    return f"sudo -n sh -c {shlex.quote(script)}"
+
+
+def as_postgres(argv: Sequence[str]) -> str:
+    return shlex.join(["sudo", "-n", "-u", PG_USER, *argv])
+
+
+def pg_dump(database: str, port: int) -> str:
+    return as_postgres(["pg_dump", "-Fc", "-p", str(port), "--", database])
+
+
+def pg_dumpall_globals(port: int) -> str:
+    return as_postgres(["pg_dumpall", "--globals-only", "-p", str(port)])
+
+
+def psql(database: str, port: int, query: str) -> str:
+    """One query, unaligned output, fields split by '|', stop at the first error."""
+    return as_postgres(
+        ["psql", "-X", "-q", "-At", "-F", "|", "-v", "ON_ERROR_STOP=1", "-p", str(port),
+         "-d", database, "-c", query]
+    )  # fmt: skip
+
+
+def row_counts_query(tables: Sequence[str]) -> str:
+    parts = [f"SELECT '{t}', count(*) FROM {t}" for t in tables]
+    return " UNION ALL ".join(parts)
+
+
+def freshness_query(table: str, column: str) -> str:
+    return f"SELECT to_char(max({column}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM {table}"
+
+
+def parse_rows(output: str) -> list[list[str]]:
+    return [line.split("|") for line in output.strip().splitlines() if line.strip()]
+
+
+def parse_row_counts(output: str) -> dict[str, int]:
+    return {row[0]: int(row[1]) for row in parse_rows(output) if len(row) == 2}
+
+
+def tar_create(paths: Sequence[str]) -> str:
+    """A tar stream of ``paths`` (absolute) on standard output, with numeric owners."""
+    relative = [p.lstrip("/") or "." for p in paths]
+    return shlex.join(["sudo", "-n", "tar", "--numeric-owner", "-cf", "-", "-C", "/", "--", *relative])
+
+
+def sample_hashes(paths: Sequence[str], count: int) -> str:
+    """SHA-256 of ``count`` random regular files under ``paths``."""
+    quoted = " ".join(shlex.quote(p) for p in paths)
+    script = (
+        f"find {quoted} -type f -print0 | shuf -z -n {int(count)} | "
+        "xargs -0 -r sha256sum --"
+    )
+    return as_root(script)
+
+
+def parse_sha256sum(output: str) -> dict[str, str]:
+    """``hash  path`` lines → {path: hash}."""
+    found: dict[str, str] = {}
+    for line in output.splitlines():
+        digest, sep, path = line.partition("  ")
+        if sep and len(digest) == 64:
+            found[path] = digest
+    return found
+
+
+def hashes_under(directory: str, paths: Sequence[str]) -> str:
+    """SHA-256 of ``paths`` (absolute, as on the source) restored under ``directory``."""
+    relative = [f"./{p.lstrip('/')}" for p in paths]
+    script = f"cd {shlex.quote(directory)} && sha256sum -- {' '.join(shlex.quote(p) for p in relative)}"
+    return as_root(script + " || true")
+
+
+def free_kib(path: str) -> str:
+    return shlex.join(["df", "-Pk", path])
+
+
+def parse_df(output: str) -> int:
+    """Available KiB from ``df -Pk`` (second line, fourth column)."""
+    lines = output.strip().splitlines()
+    if len(lines) < 2:
+        raise ValueError("df printed no filesystem line")
+    return int(lines[-1].split()[3])
+
+
+def probe_ports(targets: Sequence[tuple[str, int]], timeout_s: int = 2) -> str:
+    """Try each (host, port) at once; prints ``open host port`` for each that accepted."""
+    jobs = [
+        f"(timeout {timeout_s} bash -c {shlex.quote(f'</dev/tcp/{h}/{p}')} 2>/dev/null "
+        f"&& echo open {shlex.quote(h)} {p}) &"
+        for h, p in targets
+    ]
+    return "bash -c " + shlex.quote(" ".join(jobs) + " wait")
+
+
+def parse_open(output: str) -> list[tuple[str, int]]:
+    found = []
+    for line in output.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "open":
+            found.append((parts[1], int(parts[2])))
+    return sorted(found)
+
+
+def http_status(port: int, path: str) -> str:
+    code = (
+        "import sys,urllib.request,urllib.error\n"
+        f"url='http://127.0.0.1:{int(port)}'+sys.argv[1]\n"
+        "try:\n    print(urllib.request.urlopen(url, timeout=5).status)\n"
+        "except urllib.error.HTTPError as e:\n    print(e.code)\n"
+        "except OSError as e:\n    print('error', e)\n"
+    )
+    return shlex.join(["python3", "-c", code, path])
+
+
+START_POSTGRES = """set -e
+install -d -m 2775 -o postgres -g postgres /run/postgresql
+set -- $(pg_lsclusters -h | head -n1)
+[ -n "$1" ] || { echo "no PostgreSQL cluster on this host" >&2; exit 1; }
+[ "$4" = online ] || pg_ctlcluster "$1" "$2" start
+"""
+
+STOP_POSTGRES = """set -- $(pg_lsclusters -h | head -n1)
+[ -z "$1" ] || [ "$4" != online ] || pg_ctlcluster "$1" "$2" stop -m fast
+"""
+
+
+def restore_database(database: str, port: int, dump: str, globals_sql: str | None) -> str:
+    """Recreate ``database`` from a custom-format dump (and the roles first, if given)."""
+    db = shlex.quote(database)
+    steps = ["set -e"]
+    if globals_sql:
+        # roles that already exist (postgres) make psql complain; the rest is created
+        steps.append(f"runuser -u postgres -- psql -X -q -p {port} -f {shlex.quote(globals_sql)} >/dev/null 2>&1 || true")
+    steps += [
+        f"runuser -u postgres -- dropdb --if-exists -p {port} {db}",
+        f"runuser -u postgres -- createdb -p {port} {db}",
+        f"runuser -u postgres -- pg_restore --exit-on-error -p {port} -d {db} {shlex.quote(dump)}",
+    ]
+    return as_root("\n".join(steps))
+
+
+def extract_tar(archive: str, directory: str) -> str:
+    d = shlex.quote(directory)
+    return as_root(f"set -e\nrm -rf {d}\nmkdir -p {d}\ntar --numeric-owner -xf {shlex.quote(archive)} -C {d}")
+
+
+def teardown(database_names: Sequence[str], port: int, paths: Sequence[str]) -> str:
+    steps = [
+        f"runuser -u postgres -- dropdb --if-exists -p {port} {shlex.quote(db)} || true"
+        for db in database_names
+    ]
+    steps.append(STOP_POSTGRES)
+    if paths:
+        steps.append("rm -rf -- " + " ".join(shlex.quote(p) for p in paths))
+    return as_root("\n".join(steps))

@@ -1,0 +1,152 @@
+"""The edge to restic, SSH and systemd-analyze: the only module of the area that runs programs.
+
+Everything goes through ``cityguard.core.process.run`` with argv lists built by ``restic.py``
+and ``remote.py``. The repository password (and S3 keys) reach restic only in its environment
+(``RESTIC_PASSWORD``, ``AWS_*``), read from their references when used and registered for
+redaction, so they never appear in argv, output, logs or evidence.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cityguard.config.inventory import Inventory
+from cityguard.config.paths import cache_dir
+from cityguard.core.process import Completed, ProcessError, run
+from cityguard.core.secrets import SecretRef, redact
+from cityguard.drill import remote, restic
+from cityguard.drill.plan import Plan
+
+#: Long enough for a database dump of a city system; a hung step must still end.
+LONG = 6 * 3600.0
+SHORT = 120.0
+
+
+def restic_path(configured: str | None) -> str:
+    if configured:
+        return configured
+    return str(restic.restic_binary(cache_dir()))
+
+
+def calendar_problem(expression: str) -> str | None:
+    """Why ``expression`` is not a systemd OnCalendar expression (systemd-analyze), or None."""
+    done = run(
+        ["systemd-analyze", "calendar", expression],
+        what="checking a schedule",
+        timeout=30,
+        check=False,
+    )
+    if done.ok:
+        return None
+    return f"'{expression}' is not a valid systemd calendar expression"
+
+
+def next_elapses(expression: str, count: int = 3) -> list[str]:
+    done = run(
+        ["systemd-analyze", "calendar", f"--iterations={count}", expression],
+        what="listing the next runs",
+        timeout=30,
+    )
+    return [
+        line.split(":", 1)[1].strip()
+        for line in done.stdout.splitlines()
+        if "Next elapse" in line or line.strip().startswith("Iter.")
+    ]
+
+
+@dataclass
+class Restic:
+    """One repository, with its password (and S3 keys) read from their references when used."""
+
+    repo: restic.Repo
+    password: SecretRef
+    access_key: SecretRef | None = None
+    secret_key: SecretRef | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def for_plan(cls, plan: Plan, binary: str, state_dir: Path) -> Restic:
+        cache = state_dir / "restic-cache"
+        repo = restic.Repo(plan.repository_location, binary, str(cache))
+        return cls(repo, plan.password, plan.s3_access_key, plan.s3_secret_key)
+
+    def env(self) -> dict[str, str]:
+        env = {"RESTIC_PASSWORD": self.password.reveal(), **self.extra_env}
+        if self.access_key is not None and self.secret_key is not None:
+            env["AWS_ACCESS_KEY_ID"] = self.access_key.reveal()
+            env["AWS_SECRET_ACCESS_KEY"] = self.secret_key.reveal()
+        return env
+
+    def run(
+        self,
+        args: Sequence[str],
+        what: str,
+        *,
+        timeout: float = LONG,
+        input_text: str | None = None,
+    ) -> Completed:
+        """Run restic; a non-zero exit code raises its typed error (restic.error_for)."""
+        argv = [*self.repo.base(), *args]
+        try:
+            done = run(
+                argv,
+                what=what,
+                timeout=timeout,
+                input_text=input_text,
+                env=self.env(),
+                check=False,
+            )
+        except ProcessError as error:
+            if error.failure == "not-found":
+                raise restic.ResticError(
+                    f"{what}: restic not found at {self.repo.binary} "
+                    "(run tools/components/restic.sh, or set drill.restic)"
+                ) from None
+            raise
+        if not done.ok:
+            failure = restic.error_for(done.returncode, done.stderr, what)
+            raise type(failure)(redact(str(failure)), failure.returncode)
+        return done
+
+    def exists(self) -> bool:
+        try:
+            self.run(restic.cat_config_args(), "opening the repository", timeout=SHORT)
+        except restic.RepositoryMissing:
+            return False
+        return True
+
+    def snapshots(self, tags: Sequence[str]) -> list[restic.Snapshot]:
+        done = self.run(restic.snapshots_args(tags), "listing snapshots", timeout=SHORT * 5)
+        return restic.parse_snapshots(done.stdout)
+
+
+@dataclass
+class Hosts:
+    """Reaching the inventory's hosts over SSH."""
+
+    inventory: Inventory
+
+    def vars(self, host: str) -> Mapping[str, Any]:
+        return self.inventory.hosts[host]
+
+    def ssh(self, host: str, command: str) -> tuple[str, ...]:
+        return remote.ssh_argv(self.vars(host), host, command)
+
+    def run(
+        self, host: str, command: str, what: str, *, timeout: float = SHORT, check: bool = True
+    ) -> Completed:
+        return run(self.ssh(host, command), what=f"{what} on {host}", timeout=timeout, check=check)
+
+    def copy(self, host: str, local: Path, destination: str, what: str) -> None:
+        argv = remote.scp_argv(self.vars(host), host, str(local), destination)
+        run(argv, what=f"{what} to {host}", timeout=LONG)
+
+
+def free_space(path: Path) -> int:
+    """Free bytes where ``path`` is (this machine)."""
+    stat = os.statvfs(path)
+    return stat.f_bavail * stat.f_frsize

@@ -1,0 +1,73 @@
+"""`cityguard drill status`: per system, the last backup's age against the RPO target, the last
+drill's result and RTO, and the next scheduled backup and drill. Read from the evidence store
+and the plans only: no repository or host is contacted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cityguard.core.records import Subject, SubjectKind
+from cityguard.drill.action import load_area
+from cityguard.drill.runner import next_elapses
+from cityguard.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    system: str
+    rpo_target_s: int
+    rto_target_s: int
+    last_backup_at: datetime | None
+    last_backup_ok: bool | None
+    backup_age_s: float | None
+    last_drill_at: datetime | None
+    last_drill_result: str | None
+    last_rto_s: float | None
+    next_backup: str | None
+    next_drill: str | None
+
+    @property
+    def rpo_met(self) -> bool | None:
+        if self.backup_age_s is None:
+            return None
+        return self.backup_age_s <= self.rpo_target_s
+
+
+def drill_status(workspace: Workspace) -> list[StatusRow]:
+    area = load_area(workspace)
+    now = datetime.now(UTC)
+    rows = []
+    with workspace.open_evidence() as store:
+        runs = store.list_runs(limit=500)
+        for system, plan in sorted(area.plans.items()):
+            backups = [r for r in runs if r.command == f"backup run {system}"]
+            good = [r for r in backups if r.exit_code == 0]
+            drills = [r for r in runs if r.command == f"drill run {system}" and r.exit_code is not None]
+            rto = store.measurement_series("rto_s", Subject(SubjectKind.SYSTEM, system), limit=1)
+            last_good = good[0] if good else None
+            last_drill = drills[0] if drills else None
+            rows.append(
+                StatusRow(
+                    system=system,
+                    rpo_target_s=plan.spec.targets.rpo_s,
+                    rto_target_s=plan.spec.targets.rto_s,
+                    last_backup_at=last_good.started_at if last_good else None,
+                    last_backup_ok=(backups[0].exit_code == 0) if backups else None,
+                    backup_age_s=(now - last_good.started_at).total_seconds() if last_good else None,
+                    last_drill_at=last_drill.started_at if last_drill else None,
+                    last_drill_result=(
+                        {0: "pass", 1: "fail"}.get(last_drill.exit_code or 0, "error")
+                        if last_drill
+                        else None
+                    ),
+                    last_rto_s=rto[-1].measurement.value if rto else None,
+                    next_backup=_first(next_elapses(plan.spec.schedule.backup, 1)),
+                    next_drill=_first(next_elapses(plan.spec.schedule.drill, 1)),
+                )
+            )
+    return rows
+
+
+def _first(values: list[str]) -> str | None:
+    return values[0] if values else None
