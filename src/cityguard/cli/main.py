@@ -21,6 +21,7 @@ from cityguard.core.context import Context
 from cityguard.core.errors import CityguardError
 from cityguard.core.exitcodes import ExitCode
 from cityguard.drill import cli as drill_cli
+from cityguard.eidas import cli as eidas_cli
 from cityguard.harden import cli as harden_cli
 from cityguard.lab import cli as lab_cli
 
@@ -33,6 +34,7 @@ COMMANDS: tuple[Register, ...] = (
     lab_cli.register,
     harden_cli.register,
     check_cli.register,
+    eidas_cli.register,
     drill_cli.register,
     evidence.register,
     schema.register,

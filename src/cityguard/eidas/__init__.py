@@ -1,1 +1,3 @@
-"""The eIDAS identity broker on Keycloak: realm as code, plan/apply/verify/export (eidas/README.md)."""
+"""The eIDAS identity broker on Keycloak: realm as code, plan/apply/verify/export.
+
+See eidas/README.md for the design."""

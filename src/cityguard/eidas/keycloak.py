@@ -72,13 +72,13 @@ class Keycloak:
 
         try:
             if method == "GET":
-                response = self._conn.raw_get(path)
+                response = self._conn.raw_get(path)  # type: ignore[arg-type]
             elif method == "POST":
                 response = self._conn.raw_post(path, data=json.dumps(data))  # type: ignore[arg-type]
             elif method == "PUT":
                 response = self._conn.raw_put(path, data=json.dumps(data))  # type: ignore[arg-type]
             else:
-                response = self._conn.raw_delete(path)
+                response = self._conn.raw_delete(path)  # type: ignore[arg-type]
         except ClientError as error:
             raise KeycloakError(
                 redact(f"Keycloak at {self.url}: {type(error).__name__}: {_short(error)}")
@@ -265,7 +265,8 @@ class Keycloak:
     def _client(self, base: str, client_id: str, action: Action, fields: Fields) -> None:
         uuid = self._client_uuid(base, client_id)
         if uuid is None:
-            self.post(f"{base}/clients", {"clientId": client_id, **_unflatten(fields, "attributes")})
+            rep = {"clientId": client_id, **_unflatten(fields, "attributes")}
+            self.post(f"{base}/clients", rep)
             return
         rep = self.get(f"{base}/clients/{uuid}")
         self.put(f"{base}/clients/{uuid}", _merge(rep, fields, "attributes"))
@@ -287,7 +288,8 @@ class Keycloak:
 
     def export(self, realm: str) -> dict[str, Any]:
         """A partial export of the realm with its clients, groups and roles (secrets masked)."""
-        path = f"admin/realms/{_seg(realm)}/partial-export?exportClients=true&exportGroupsAndRoles=true"
+        query = "exportClients=true&exportGroupsAndRoles=true"
+        path = f"admin/realms/{_seg(realm)}/partial-export?{query}"
         result: dict[str, Any] = self.post(path, {})
         return result
 

@@ -96,9 +96,9 @@ def make_plan(desired: Desired, live: dict[str, Fields]) -> Plan:
     managed_idps = {key.partition(":")[2] for key in desired.objects if key.startswith("idp:")}
     for key in live:
         kind, _, name = key.partition(":")
-        if kind == "idp-mapper" and name.partition("/")[0] in managed_idps:
-            if key not in desired.objects:
-                changes.append(ObjectChange(key, Action.DELETE))
+        managed = kind == "idp-mapper" and name.partition("/")[0] in managed_idps
+        if managed and key not in desired.objects:
+            changes.append(ObjectChange(key, Action.DELETE))
     return Plan(desired.realm, tuple(changes))
 
 
@@ -113,13 +113,14 @@ def comparable(name: str, live: Any, wanted: Any) -> Any:
 
 def same(name: str, live: Any, wanted: Any) -> bool:
     if isinstance(wanted, Secret):
-        return wanted == live
+        return bool(wanted == live)
     live = comparable(name, live, wanted)
     if wanted in ("", None) and live in ("", None):
         return True  # Keycloak drops empty config values
     if isinstance(wanted, dict) and isinstance(live, dict):
         return _canonical(live) == _canonical(wanted)
-    return bool(live == wanted)
+    result: bool = live == wanted
+    return result
 
 
 def _canonical(value: Any) -> str:

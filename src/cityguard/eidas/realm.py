@@ -146,8 +146,7 @@ class IdentityProvider(_Strict):
         unknown = sorted(set(value) - set(ATTRIBUTES))
         if unknown:
             raise ValueError(
-                f"unknown eIDAS attribute {', '.join(unknown)} "
-                f"(known: {', '.join(ATTRIBUTES)})"
+                f"unknown eIDAS attribute {', '.join(unknown)} (known: {', '.join(ATTRIBUTES)})"
             )
         missing = [name for name in MANDATORY_ATTRIBUTES if name not in value]
         if missing:

@@ -117,9 +117,7 @@ def assertions_signed(ctx: Context) -> Verdict:
 
 def assertions_encrypted(ctx: Context) -> Verdict:
     value = ctx.cfg("wantAssertionsEncrypted")
-    return Verdict(
-        _true(value), f"wantAssertionsEncrypted={value}", "wantAssertionsEncrypted=true"
-    )
+    return Verdict(_true(value), f"wantAssertionsEncrypted={value}", "wantAssertionsEncrypted=true")
 
 
 def response_signature(ctx: Context) -> Verdict:
