@@ -15,9 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from cityguard.catalog import Catalog, Selection, load_baseline, load_catalog, select
+from cityguard.catalog.site_rules import CatalogRule
 from cityguard.config import Site, load_site
 from cityguard.config.inventory import Inventory
 from cityguard.config.overlay import read_inventory_overlay
+from cityguard.config.paths import ensure_private_dir
+from cityguard.core.sitelock import site_lock
 from cityguard.evidence import EvidenceStore, open_store
 from cityguard.evidence.model import new_run
 from cityguard.evidence.recorder import Recorder, record_run
@@ -37,9 +40,15 @@ class Workspace:
     def new_run_dir(self, command: str) -> Path:
         """A fresh directory under the state dir for one run's artifacts; sorts by time."""
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-        path = self.site.state_dir / "runs" / f"{stamp}-{command}"
-        path.mkdir(parents=True)
+        path = ensure_private_dir(self.site.state_dir) / "runs" / f"{stamp}-{command}"
+        path.mkdir(parents=True, mode=0o700)
         return path
+
+    @contextmanager
+    def lock(self, command: str) -> Iterator[None]:
+        """The site's run lock (cityguard.core.sitelock): one harden or check at a time."""
+        with site_lock(ensure_private_dir(self.site.state_dir), self.site.name, command):
+            yield
 
     def write_inventory(
         self, run_dir: Path, hostvars: dict[str, dict[str, Any]] | None = None
@@ -51,7 +60,7 @@ class Workspace:
         return path
 
     def open_evidence(self) -> EvidenceStore:
-        return open_store(self.site.state_dir, self.site.evidence_dsn())
+        return open_store(ensure_private_dir(self.site.state_dir), self.site.evidence_dsn())
 
     @contextmanager
     def record(
@@ -91,14 +100,15 @@ def connected_inventory(site: Site) -> Inventory:
 def open_evidence_for(site_path: Path) -> EvidenceStore:
     """The evidence store of a site, for commands that only read evidence."""
     site = load_site(site_path)
-    return open_store(site.state_dir, site.evidence_dsn())
+    return open_store(ensure_private_dir(site.state_dir), site.evidence_dsn())
 
 
 def open_workspace(site_path: Path, controls: list[str] | None = None) -> Workspace:
     """Load and validate; raises ConfigError with every problem found."""
-    site = load_site(site_path)
+    rule = CatalogRule()
+    site = load_site(site_path, rules=[rule])
     policies = site.content_dir / "policies"
-    catalog = load_catalog(policies)
-    baseline = load_baseline(policies, site.baseline, catalog)
+    catalog = rule.catalog if rule.catalog is not None else load_catalog(policies)
+    baseline = rule.baseline or load_baseline(policies, site.baseline, catalog)
     selection = select(catalog, baseline, site.parameters, controls)
     return Workspace(site, catalog, selection, connected_inventory(site))

@@ -26,6 +26,7 @@ HOST_CONTROL = """\
     rationale: Because.
     severity: low
     parameters: {max_auth_tries: 4}
+    schema: {max_auth_tries: {type: int, min: 1, max: 10}}
     remediation: {role: ssh, tags: [ssh]}
     checks: [test_ssh::test_sshd_limits_auth_tries]
 """
@@ -38,6 +39,7 @@ DR_CONTROL = """\
     scope: system
     verifier: drill
     parameters: {rto_hours: 8}
+    schema: {rto_hours: {type: int, min: 1}}
     remediation: {role: manual}
 """
 

@@ -33,9 +33,10 @@ def test_bad_site_file_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
     result = cityguard("check", "--site", str(site / "site.yml"), state=state)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr  # schema problems first; the unknown key is one
-    assert lines[0].startswith(f"{site / 'site.yml'}:")
+    assert len(lines) == 2, result.stderr  # every problem in one run, in file order
+    assert all(line.startswith(f"{site / 'site.yml'}:") for line in lines)
     assert "firewall: unknown key (allowed: " in lines[0]
+    assert "baseline: unknown baseline 'no-such-baseline'" in lines[1]
     assert "Traceback" not in result.stderr + result.stdout
     assert not state.exists(), "bad input must change nothing"
 

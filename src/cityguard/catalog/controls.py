@@ -26,6 +26,7 @@ from pydantic import (
     field_validator,
 )
 
+from cityguard.catalog.params import ParamSchema, check_value
 from cityguard.config.errors import ConfigError, ConfigProblem, problems_from_validation
 from cityguard.config.yaml_lines import YamlDocument, load_yaml_file
 
@@ -69,6 +70,11 @@ class Control(_Strict):
     rationale: str
     severity: Literal["low", "medium", "high", "critical"]
     parameters: dict[str, Any] = Field(default_factory=dict)
+    schema_: dict[str, ParamSchema] = Field(
+        default_factory=dict,
+        alias="schema",
+        description="each parameter's type and limits (catalog/params.py)",
+    )
     remediation: Remediation
     level: Literal[1, 2] = Field(
         default=1, description="1: every municipal server; 2: stricter, may cost convenience"
@@ -84,6 +90,11 @@ class Control(_Strict):
         "only for verifier host-checks",
     )
     mappings: dict[str, list[str] | Literal["unmapped"]]
+
+    @property
+    def parameter_schema(self) -> dict[str, ParamSchema]:
+        """Each parameter's schema, by parameter name."""
+        return self.schema_
 
     @property
     def checked_on_hosts(self) -> bool:
@@ -268,6 +279,7 @@ def load_catalog(policies: Path) -> Catalog:
                 problems.append(doc.problem((*where, "id"), f"duplicate control id {control.id}"))
             controls[control.id] = control
             problems += _mapping_problems(doc, where, control, frameworks)
+            problems += _default_problems(doc, where, control)
     if problems:
         raise ConfigError(problems)
     return Catalog(controls, frameworks)
@@ -301,6 +313,50 @@ def _mapping_problems(
     return problems
 
 
+def _default_problems(
+    doc: YamlDocument, where: tuple[str | int, ...], control: Control
+) -> list[ConfigProblem]:
+    """Every parameter has a schema and a default that fits it; every schema a parameter."""
+    problems = []
+    schema = control.parameter_schema
+    for name in control.parameters:
+        if name not in schema:
+            problems.append(
+                doc.problem((*where, "parameters", name), "parameter has no entry under schema")
+            )
+    for name in schema:
+        if name not in control.parameters:
+            problems.append(
+                doc.problem((*where, "schema", name), "schema entry for no parameter (no default)")
+            )
+    for name, value in control.parameters.items():
+        if name in schema:
+            for sub, message in check_value(value, schema[name]):
+                problems.append(doc.problem((*where, "parameters", name, *sub), message))
+    return problems
+
+
+def override_problems(
+    control: Control, overrides: dict[str, Any]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """What is wrong with overrides of ``control``'s parameters, by path below the control.
+
+    An override is merged into the defaults, so records in it may be partial; an unknown
+    parameter name is an error, because it would silently change nothing.
+    """
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    schema = control.parameter_schema
+    for name, value in overrides.items():
+        if name not in schema:
+            known = ", ".join(schema) or "none"
+            message = f"unknown parameter of {control.id} (its parameters: {known})"
+            problems.append(((name,), message))
+            continue
+        found = check_value(value, schema[name], partial=True)
+        problems += [((name, *sub), message) for sub, message in found]
+    return problems
+
+
 def load_baseline(policies: Path, name: str, catalog: Catalog) -> Baseline:
     doc = load_yaml_file(policies / "baselines" / f"{name}.yml")
     spec: _BaselineFile = _validated(doc, _BaselineFile)
@@ -309,18 +365,25 @@ def load_baseline(policies: Path, name: str, catalog: Catalog) -> Baseline:
         for i, cid in enumerate(spec.exclude)
         if cid not in catalog.controls
     ]
-    problems += [
-        doc.problem(("parameters", cid), f"unknown control id {cid}")
-        for cid in spec.parameters
-        if cid not in catalog.controls
-    ]
-    if problems:
-        raise ConfigError(problems)
     controls = sorted(
         cid
         for cid, control in catalog.controls.items()
         if control.level in spec.levels and control.scope in spec.scopes and cid not in spec.exclude
     )
+    for cid, overrides in spec.parameters.items():
+        if cid not in catalog.controls:
+            problems.append(doc.problem(("parameters", cid), f"unknown control id {cid}"))
+        elif cid not in controls:
+            problems.append(
+                doc.problem(("parameters", cid), f"{cid} is not selected by this baseline")
+            )
+        else:
+            problems += [
+                doc.problem(("parameters", cid, *sub), message)
+                for sub, message in override_problems(catalog.controls[cid], overrides)
+            ]
+    if problems:
+        raise ConfigError(problems)
     return Baseline(spec.name, spec.title, controls, spec.parameters, tuple(spec.scopes))
 
 

@@ -2,13 +2,15 @@
 
 Pass one is the schema (the version first, then shape and types, plus the no-inline-secrets
 rule); pass two checks references to other files, including each area section's own
-``check``. Pass two only runs when pass one is clean, because it relies on the
-validated types; when it runs, all its problems are reported together.
+``check`` and the rules a caller adds (the catalog's: parameters and waivers fit the baseline).
+Both passes always run and every problem is reported in one go: a typo in ``site.title`` must
+not hide a missing inventory. When pass one found problems, pass two checks only the keys that
+passed it (read from the raw data), since what a broken key meant is unknown.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -22,10 +24,11 @@ from cityguard.config.errors import (
     KeyPath,
     problems_from_validation,
 )
-from cityguard.config.paths import content_root, state_dir_for
+from cityguard.config.paths import content_root, state_dir_for, state_dir_problems
 from cityguard.config.scope import SectionScope
 from cityguard.config.sections import SectionSpec, check_unique, registered_sections
 from cityguard.config.site import (
+    BASELINE_NAME,
     SITE_FILE_VERSION,
     SUPPORTED_VERSIONS,
     Site,
@@ -47,36 +50,75 @@ SECRET_MESSAGE = (
 _SECRET_KEYS = {"password", "passwd", "secret", "dsn"}
 _SECRET_SUFFIXES = ("_password", "_passwd", "_secret", "_dsn")
 
+SiteRule = Callable[[SiteFile, YamlDocument, Path], list[ConfigProblem]]
+"""A check a caller adds to the logical pass: (validated file, its YAML, content dir) → problems."""
+
 
 def load_site(
     path: Path,
     content_dir: Path | None = None,
     *,
     sections: Sequence[SectionSpec] | None = None,
+    rules: Sequence[SiteRule] = (),
 ) -> Site:
     """Load and validate the site file at ``path``; raises ConfigError listing every problem.
 
     ``content_dir`` is the project root holding ``policies/``; by default it is found by
     ``paths.content_root()``. ``sections`` are the area sections the file may have; by default
     every section registered in ``cityguard.config.sections`` (the command line registers all).
+    ``rules`` run in the logical pass once the file has the right shape.
     """
     specs = check_unique(registered_sections() if sections is None else sections)
     doc = load_yaml_file(path, str(path))
-    model = _schema_pass(doc, site_file_model(specs))
+    model, problems = _schema_pass(doc, site_file_model(specs))
     content = content_dir if content_dir is not None else content_root()
-    problems, inventory = crossfile.check_inventory(doc, path, model.inventory)
-    problems += crossfile.check_baseline(doc, content, model.baseline)
-    problems += crossfile.check_parameters(doc, content, model.parameters)
-    if inventory is not None:
-        problems += crossfile.check_waivers(doc, content, model.waivers, inventory)
-    for key, section in model.sections().items():
-        problems += section.check(SectionScope(doc, key, path, content, inventory))
-    if problems or inventory is None:
+    raw = _RawKeys(doc, problems)
+    inventory = None
+    relative = model.inventory if model is not None else raw.text("inventory")
+    if relative is not None:
+        found, inventory = crossfile.check_inventory(doc, path, relative)
+        problems += found
+    baseline = model.baseline if model is not None else raw.text("baseline")
+    if baseline is not None and BASELINE_NAME.match(baseline):
+        problems += crossfile.check_baseline(doc, content, baseline)
+    parameters = model.parameters if model is not None else raw.mapping("parameters")
+    if parameters is not None:
+        problems += crossfile.check_parameters(doc, content, parameters)
+    if model is not None:
+        if inventory is not None:
+            problems += crossfile.check_waivers(doc, content, model.waivers, inventory)
+        for key, section in model.sections().items():
+            problems += section.check(SectionScope(doc, key, path, content, inventory))
+        for rule in rules:
+            problems += rule(model, doc, content)
+        problems += state_dir_problems(state_dir_for(model.site.name))
+    if problems or model is None or inventory is None:
         raise ConfigError(_ordered(problems, doc.file))
     return _resolve(model, doc, path, content, inventory)
 
 
-def _schema_pass(doc: YamlDocument, model_type: type[SiteFile]) -> SiteFile:
+class _RawKeys:
+    """Top-level values of a file that failed the schema, for the keys that passed it."""
+
+    def __init__(self, doc: YamlDocument, problems: list[ConfigProblem]) -> None:
+        self._data = doc.data if isinstance(doc.data, dict) else {}
+        self._bad = {p.key_path.split(".")[0].split("[")[0] for p in problems}
+
+    def text(self, key: str) -> str | None:
+        value = self._data.get(key)
+        return value if isinstance(value, str) and value and key not in self._bad else None
+
+    def mapping(self, key: str) -> dict[str, dict[str, Any]] | None:
+        value = self._data.get(key)
+        if key in self._bad or not isinstance(value, dict):
+            return None
+        return value
+
+
+def _schema_pass(
+    doc: YamlDocument, model_type: type[SiteFile]
+) -> tuple[SiteFile | None, list[ConfigProblem]]:
+    """The validated model (None when the shape is wrong) and the problems found."""
     secrets = list(_secret_problems(doc, doc.data, ()))
     secret_paths = {problem.key_path for problem in secrets}
     problems: list[ConfigProblem] = list(secrets)
@@ -90,10 +132,8 @@ def _schema_pass(doc: YamlDocument, model_type: type[SiteFile]) -> SiteFile:
         found = problems_from_validation(exc, doc.file, doc.lines, model_type)
         # An inline secret is also an unknown key; say the more useful thing once.
         problems += [p for p in found if p.key_path not in secret_paths]
-        raise ConfigError(_ordered(problems, doc.file)) from None
-    if problems:
-        raise ConfigError(_ordered(problems, doc.file))
-    return model
+        return None, problems
+    return model, problems
 
 
 def _version_problems(doc: YamlDocument) -> list[ConfigProblem]:
@@ -146,10 +186,11 @@ def _ordered(problems: list[ConfigProblem], first_file: str) -> list[ConfigProbl
     Reading problems top to bottom in the order of the file makes fixing them mechanical.
     """
     files = {first_file: 0}
-    for problem in problems:
+    unique = list(dict.fromkeys(problems))  # two rules may read the same broken file
+    for problem in unique:
         files.setdefault(problem.file, len(files))
     return sorted(
-        problems,
+        unique,
         key=lambda p: (files[p.file], p.line is None, p.line or 0),
     )
 

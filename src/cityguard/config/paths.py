@@ -53,6 +53,32 @@ def state_dir_for(site_name: str) -> Path:
     return Path.home() / ".local" / "state" / "cityguard" / site_name
 
 
+def state_dir_problems(path: Path) -> list[ConfigProblem]:
+    """The state directory must be a directory (or not exist yet, then it is created 0700).
+
+    ``CITYGUARD_STATE`` pointing at a file would otherwise fail deep inside the evidence store.
+    """
+    key = STATE_ENV if _env_path(STATE_ENV) is not None else "state directory"
+    for candidate in (path, *path.parents):
+        if candidate.exists() or candidate.is_symlink():
+            if candidate.is_dir():
+                return []
+            what = "is" if candidate == path else f"is inside {candidate}, which is"
+            return [ConfigProblem("", None, key, f"{path} {what} not a directory")]
+    return []
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create the state directory 0700, or make an existing one of ours 0700.
+
+    It holds the evidence (every weakness of every server) and run artifacts: nobody else's.
+    """
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_uid == os.geteuid() and path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+    return path
+
+
 def cache_dir() -> Path:
     """Disposable downloads and caches: ``$CITYGUARD_CACHE`` or ``~/.cache/cityguard``."""
     configured = _env_path(CACHE_ENV)

@@ -5,6 +5,13 @@ site file quickly. So we compose the node tree with ``yaml.SafeLoader`` (nodes c
 and build plain Python data ourselves, recording key path → line as we go. Building by hand
 also lets us reject duplicate keys, which PyYAML silently resolves to the last value: a
 duplicated ``baseline:`` would otherwise quietly change what a city is audited against.
+
+Input is bounded, because a configuration file is read before anyone has looked at it: a file
+larger than ``MAX_BYTES`` is refused unread, nesting deeper than ``MAX_DEPTH`` is refused while
+composing (PyYAML's composer recurses and would end in a RecursionError), and building stops at
+``MAX_VALUES`` values, so an alias bomb (a few lines expanding into billions of values) costs
+milliseconds instead of gigabytes. A scalar PyYAML cannot construct (``2027-02-30``, an integer
+of thousands of digits) is a located problem like any other.
 """
 
 from __future__ import annotations
@@ -28,6 +35,39 @@ from cityguard.config.errors import (
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+
+#: Largest configuration file read (bytes): a city's inventory is far smaller.
+MAX_BYTES = 4 * 1024 * 1024
+#: Deepest nesting of mappings and lists accepted.
+MAX_DEPTH = 64
+#: Most values (mappings, lists, scalars) one file may build, aliases expanded.
+MAX_VALUES = 200_000
+
+
+class _TooLarge(Exception):
+    """Building stopped: the document expands into more than MAX_VALUES values."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """A SafeLoader whose composer refuses nesting deeper than ``MAX_DEPTH``."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"nested deeper than {MAX_DEPTH} levels",
+                    self.peek_event().start_mark,  # type: ignore[no-untyped-call]
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 @dataclass(frozen=True)
@@ -54,13 +94,21 @@ def load_yaml_file(path: Path, display: str | None = None) -> YamlDocument:
     """
     name = display if display is not None else str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
+            message = f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB; not read"
+            raise ConfigError([ConfigProblem(name, None, DOCUMENT, message)])
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError([ConfigProblem(name, None, DOCUMENT, "file not found")]) from None
     except IsADirectoryError:
         raise ConfigError([ConfigProblem(name, None, DOCUMENT, "is a directory")]) from None
     except PermissionError:
         raise ConfigError([ConfigProblem(name, None, DOCUMENT, "permission denied")]) from None
+    except OSError as exc:  # e.g. a FIFO or a device that cannot be read
+        message = f"cannot read: {exc.strerror or type(exc).__name__}"
+        raise ConfigError([ConfigProblem(name, None, DOCUMENT, message)]) from None
     except UnicodeDecodeError:
         problem = ConfigProblem(name, None, DOCUMENT, "not UTF-8 text")
         raise ConfigError([problem]) from None
@@ -69,19 +117,28 @@ def load_yaml_file(path: Path, display: str | None = None) -> YamlDocument:
 
 def parse_yaml(text: str, file: str) -> YamlDocument:
     """Parse one YAML document from ``text``; raises ConfigError with located problems."""
-    loader = yaml.SafeLoader(text)
+    if len(text) > MAX_BYTES:
+        message = f"text is larger than {MAX_BYTES // (1024 * 1024)} MiB; not read"
+        raise ConfigError([ConfigProblem(file, None, DOCUMENT, message)])
+    loader = _BoundedLoader(text)
+    builder: _Builder | None = None
     try:
         node = loader.get_single_node()
         if node is None:
             raise ConfigError([ConfigProblem(file, None, DOCUMENT, "file is empty")])
         builder = _Builder(loader, file)
         data = builder.build(node, ())
+    except _TooLarge:
+        assert builder is not None
+        raise ConfigError([builder.too_large]) from None
     except yaml.MarkedYAMLError as exc:
         raise ConfigError([_parse_problem(exc, file)]) from None
     except yaml.YAMLError as exc:  # e.g. a ReaderError for control characters
         raise ConfigError([ConfigProblem(file, None, DOCUMENT, str(exc))]) from None
     finally:
         loader.dispose()
+    if builder is None:  # pragma: no cover - every path above either builds or raises
+        raise ConfigError([ConfigProblem(file, None, DOCUMENT, "invalid YAML")])
     if builder.problems:
         raise ConfigError(sorted(builder.problems, key=lambda p: p.line or 0))
     return YamlDocument(file, data, builder.lines)
@@ -107,11 +164,22 @@ class _Builder:
         self._active: set[int] = set()  # nodes being built: an alias back here is recursion
         self.lines: dict[KeyPath, int] = {}
         self.problems: list[ConfigProblem] = []
+        self._values = 0
+        self.too_large = ConfigProblem(file, None, DOCUMENT, "")
 
     def build(self, node: Node, path: KeyPath) -> Any:
+        self._values += 1
+        if self._values > MAX_VALUES:
+            self.too_large = ConfigProblem(
+                self._file,
+                line_for(self.lines, path[:1]),  # the top-level key the expansion is under
+                format_key_path(path[:1]),
+                f"expands into more than {MAX_VALUES} values (aliases repeated too often?)",
+            )
+            raise _TooLarge
         self.lines.setdefault(path, node.start_mark.line + 1)
         if isinstance(node, ScalarNode):
-            return self._loader.construct_object(node, deep=True)
+            return self._scalar(node, path)
         if id(node) in self._active:
             self._problem(node, path, "recursive alias")
             return None
@@ -139,7 +207,7 @@ class _Builder:
             if not isinstance(key_node, ScalarNode):
                 self._problem(key_node, path, "mapping keys must be plain values")
                 continue
-            key = self._loader.construct_object(key_node, deep=True)
+            key = self._scalar(key_node, path)
             key_path = (*path, key if isinstance(key, str) else str(key))
             self.lines[key_path] = key_node.start_mark.line + 1
             result[key] = self.build(value_node, key_path)
@@ -156,11 +224,25 @@ class _Builder:
         for key_node, _ in node.value:
             if not isinstance(key_node, ScalarNode) or key_node.tag == _MERGE_TAG:
                 continue
-            key = self._loader.construct_object(key_node, deep=True)
+            key = self._scalar(key_node, path, report=False)
             if key in seen:
                 shown = key if isinstance(key, str) else str(key)
                 self._problem(key_node, (*path, shown), f"duplicate key '{key}'")
             seen.add(key)
+
+    def _scalar(self, node: ScalarNode, path: KeyPath, *, report: bool = True) -> Any:
+        """The scalar's value; one it cannot be (2027-02-30) is a problem, kept as its text."""
+        try:
+            return self._loader.construct_object(node, deep=True)
+        except (ValueError, OverflowError) as exc:
+            # PyYAML leaves a node that failed marked as being built; a second try would
+            # report it as recursive.
+            self._loader.recursive_objects.pop(node, None)
+            if report:
+                what = "date" if node.tag.endswith(":timestamp") else "value"
+                reason = str(exc).split(";")[0]
+                self._problem(node, path, f"not a valid {what} '{node.value[:40]}': {reason}")
+            return node.value
 
     def _problem(self, node: Node, path: KeyPath, message: str) -> None:
         line = node.start_mark.line + 1

@@ -33,6 +33,7 @@ from cityguard.core.records import (
     Subject,
 )
 from cityguard.evidence.artifacts import collect_artifacts
+from cityguard.evidence.errors import EvidenceError
 from cityguard.evidence.model import RunRecord
 from cityguard.evidence.store import EvidenceStore
 
@@ -67,6 +68,7 @@ class Recorder:
     run: RunRecord
     exit_code: ExitCode | None = None
     summary: dict[str, Any] | None = None
+    closed_with: int | None = None  # the exit code the run was closed with, once it is
 
     @property
     def run_id(self) -> str:
@@ -136,9 +138,20 @@ class Recorder:
             else:  # also Ctrl-C while hashing: the run is closed before the error goes on
                 if not failing:
                     exit_code, summary = exit_code_of(error), _error_summary(error)
-                self.store.finish_run(self.run.id, exit_code, summary)
+                self._finish_run(exit_code, summary)
                 raise
-        self.store.finish_run(self.run.id, exit_code, summary)
+        self._finish_run(exit_code, summary)
+
+    def _finish_run(self, exit_code: int, summary: dict[str, Any] | None) -> None:
+        """Close the run; when the store refuses (read-only, disk full), say that it stays open."""
+        try:
+            self.store.finish_run(self.run.id, exit_code, summary)
+            self.closed_with = exit_code
+        except EvidenceError as error:
+            raise EvidenceError(
+                f"{error}; evidence run {self.run.id} could not be closed and stays open "
+                f"in the store (it would have closed with exit code {exit_code})"
+            ) from error
 
     def _record_artifacts(self) -> None:
         if self.run.artifacts_dir is None:
@@ -169,7 +182,12 @@ def record_run(store: EvidenceStore, run: RunRecord) -> Iterator[Recorder]:
     try:
         yield recorder
     except BaseException as error:
-        recorder._close(exit_code_of(error), _error_summary(error), failing=True)
+        try:
+            recorder._close(exit_code_of(error), _error_summary(error), failing=True)
+        except EvidenceError as close_error:
+            if isinstance(error, EvidenceError):  # both: the first failure, then the close
+                raise EvidenceError(f"{error}; then {close_error}") from error
+            raise
         raise
     code = recorder.exit_code if recorder.exit_code is not None else ExitCode.INTERNAL
     recorder._close(int(code), recorder.summary, failing=False)

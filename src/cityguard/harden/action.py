@@ -21,7 +21,10 @@ from cityguard.catalog import CONTROL_ID
 from cityguard.catalog.waivers import waived_by_host
 from cityguard.core.exitcodes import ExitCode
 from cityguard.core.records import Change, Subject
+from cityguard.evidence.errors import EvidenceError
+from cityguard.evidence.recorder import Recorder
 from cityguard.harden.diffs import diff_text
+from cityguard.harden.tags import check_tags, role_tags
 from cityguard.workspace import Workspace
 
 PLAYBOOK = "harden.yml"
@@ -34,6 +37,7 @@ class HardenOutcome:
     exit_code: ExitCode
     controls: list[str]  # the controls this run enforced
     check: bool = False  # check mode: nothing was changed, the result says what would be
+    evidence_problem: str | None = None  # the playbook ran but its evidence could not be kept
 
 
 def exit_code_for(result: PlaybookResult) -> ExitCode:
@@ -54,6 +58,22 @@ def harden(
 ) -> HardenOutcome:
     hosts = workspace.inventory.select(limit)
     selection = workspace.selection.for_hosts()  # host controls only: refused when none
+    project_dir = workspace.content_dir / "playbooks"
+    check_tags(tags, role_tags(project_dir / PLAYBOOK), selection.control_ids)
+    command = "harden --check" if check else "harden"
+    with workspace.lock(command):
+        return _run(workspace, hosts, tags, check, console, progress)
+
+
+def _run(
+    workspace: Workspace,
+    hosts: list[str],
+    tags: list[str] | None,
+    check: bool,
+    console: Console | None,
+    progress: bool,
+) -> HardenOutcome:
+    selection = workspace.selection.for_hosts()
     run_dir = workspace.new_run_dir("harden-check" if check else "harden")
     request = PlaybookRequest(
         project_dir=workspace.content_dir / "playbooks",
@@ -70,12 +90,32 @@ def harden(
         },
     )
     command = "harden --check" if check else "harden"
-    with workspace.record(command, hosts, run_dir, selection) as rec:
-        with PlaybookProgress(PLAYBOOK, console=console, enabled=progress) as view:
-            result = run_playbook(request, on_event=view.on_event)
-        rec.add_changes(changes_of(result, selection.control_ids))
-        code = exit_code_for(result)
-        rec.finish(code, summarize(result, selection.control_ids))
+    result: PlaybookResult | None = None
+    recorder: Recorder | None = None
+    try:
+        with workspace.record(command, hosts, run_dir, selection) as rec:
+            recorder = rec
+            with PlaybookProgress(PLAYBOOK, console=console, enabled=progress) as view:
+                result = run_playbook(request, on_event=view.on_event)
+            rec.add_changes(changes_of(result, selection.control_ids))
+            code = exit_code_for(result)
+            rec.finish(code, summarize(result, selection.control_ids))
+    except EvidenceError as error:
+        if result is None:
+            raise  # nothing ran on a host: the error says all there is
+        # The hosts were changed: what changed must still be shown, with the evidence problem.
+        assert recorder is not None  # the playbook runs inside the recorded run
+        problem = str(error)
+        if recorder.closed_with is not None:
+            problem += f"; the run was closed with exit code {recorder.closed_with}"
+        return HardenOutcome(
+            recorder.run_id,
+            result,
+            ExitCode.PARTIAL,
+            selection.control_ids,
+            check,
+            evidence_problem=problem,
+        )
     return HardenOutcome(rec.run_id, result, code, selection.control_ids, check)
 
 

@@ -46,6 +46,15 @@ def harden_summary(console: Console, outcome: HardenOutcome) -> None:
         elif task.status in ("failed", "unreachable"):
             console.print(f"{task.host}: {task.task}: {task.message}", style="red", markup=False)
     console.print(f"{verb}: {result.changed_total}; artifacts: {result.artifacts_dir}")
+    if outcome.evidence_problem is not None:
+        console.print(
+            f"evidence run {outcome.run_id}: NOT fully recorded: {outcome.evidence_problem}; "
+            f"the changes above were made and are kept in {result.artifacts_dir}",
+            style="red",
+            markup=False,
+            highlight=False,
+        )
+        return
     console.print(f"evidence run {outcome.run_id}")
 
 
