@@ -59,7 +59,15 @@ def check(
     progress: bool = True,
 ) -> CheckOutcome:
     hosts = workspace.inventory.select(limit)
-    selection = workspace.selection.for_hosts()  # host controls only: refused when none
+    workspace.selection.for_hosts()  # host controls only: refused when none
+    with workspace.lock("check"):
+        return _run(workspace, hosts, console, progress)
+
+
+def _run(
+    workspace: Workspace, hosts: list[str], console: Console | None, progress: bool
+) -> CheckOutcome:
+    selection = workspace.selection.for_hosts()
     run_dir = workspace.new_run_dir("check")
     run = CheckRun(
         checks_dir=workspace.content_dir / "checks",

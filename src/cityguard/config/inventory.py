@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from cityguard.config.errors import ConfigError, ConfigProblem, KeyPath
+from cityguard.config.inventory_vars import connection_problems, merge_vars_dirs
 from cityguard.config.yaml_lines import YamlDocument, load_yaml_file
 
 GROUP_KEYS = ("children", "hosts", "vars")
@@ -168,9 +169,17 @@ class Inventory:
 
 
 def load_inventory(path: Path, display: str | None = None) -> Inventory:
-    """Load an Ansible YAML inventory; raises ConfigError with every problem, located."""
+    """Load an Ansible YAML inventory; raises ConfigError with every problem, located.
+
+    ``host_vars/`` and ``group_vars/`` beside it are merged in (cityguard.config.inventory_vars).
+    """
     doc = load_yaml_file(path, display)
-    return _Reader(doc).read()
+    inventory = _Reader(doc).read()
+    shown = str(Path(display).parent) if display is not None else str(path.parent)
+    merge_vars_dirs(
+        inventory.hosts, inventory.group_vars, path.parent, "" if shown == "." else shown
+    )
+    return inventory
 
 
 class _Reader:
@@ -227,6 +236,7 @@ class _Reader:
                 self._problem((*path, str(key)), f"unknown key (allowed: {', '.join(GROUP_KEYS)})")
         variables = body.get("vars")
         if isinstance(variables, dict):
+            self._problems += connection_problems(self._doc, (*path, "vars"), variables)
             self._inv.group_vars[name].update(variables)
         elif variables is not None:
             self._problem((*path, "vars"), "group vars must be a mapping")
@@ -260,6 +270,7 @@ class _Reader:
             if variables is not None and not isinstance(variables, dict):
                 self._problem(host_path, "host vars must be a mapping (or empty)")
                 continue
+            self._problems += connection_problems(self._doc, host_path, variables or {})
             self._inv.hosts.setdefault(host, {}).update(variables or {})
             if host not in self._inv.members[group]:
                 self._inv.members[group].append(host)
