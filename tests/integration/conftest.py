@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+# the session's Keycloak for the eIDAS tests: started in the background right after collection
+from keycloak_server import keycloak, pytest_collection_finish, pytest_unconfigure  # noqa: F401
+
 from cityguard.config import content_root, load_site
 from cityguard.lab import Lab, LabError
 from cityguard.lab import lab as lab_engine
 from cityguard.lab.site import up_for_site
-
-# the session's Keycloak for the eIDAS tests: started in the background right after collection
-from keycloak_server import keycloak, pytest_collection_finish, pytest_unconfigure  # noqa: F401, E402, I001
 
 EXAMPLE_SITE = content_root() / "examples" / "site" / "site.yml"
 

@@ -29,8 +29,12 @@ import pytest
 KEYCLOAK_VERSION = os.environ.get("KEYCLOAK_VERSION", "26.7.3")
 START_TIMEOUT_S = float(os.environ.get("CITYGUARD_KEYCLOAK_START_TIMEOUT", "420"))
 ADMIN_PASSWORD_ENV = "CITYGUARD_TEST_KEYCLOAK_ADMIN_PASSWORD"
-JDKS = ("temurin-25-jdk-amd64", "temurin-21-jdk-amd64", "java-21-openjdk-amd64",
-        "java-17-openjdk-amd64")
+JDKS = (
+    "temurin-25-jdk-amd64",
+    "temurin-21-jdk-amd64",
+    "java-21-openjdk-amd64",
+    "java-17-openjdk-amd64",
+)
 
 
 def keycloak_home() -> Path:
@@ -148,7 +152,11 @@ def start_server() -> KeycloakServer:
     ]
     with server.log_path.open("wb") as log:
         server.process = subprocess.Popen(  # a long-lived server: the fixture owns it
-            argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
             cwd=data_dir,
         )
     atexit.register(server.stop)

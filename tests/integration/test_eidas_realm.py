@@ -25,9 +25,7 @@ PORTAL_SECRET = "portal-Secret-4711-not-for-output"
 
 
 @pytest.fixture(scope="module")
-def site(
-    keycloak: KeycloakServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Path]:
+def site(keycloak: KeycloakServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     directory = tmp_path_factory.mktemp("eidas")
     state = tmp_path_factory.mktemp("eidas-state")
     with pytest.MonkeyPatch.context() as env:
@@ -53,7 +51,7 @@ def test_plan_shows_the_realm_then_apply_creates_it_and_records_each_change(
 ) -> None:
     planned = run_cli("eidas", "plan", "--site", str(site))
     assert planned.code == 0, planned.err
-    assert f"+ realm" in planned.out and "+ idp:eidas" in planned.out
+    assert "+ realm" in planned.out and "+ idp:eidas" in planned.out
     assert not admin.realm_exists(REALM), "plan must change nothing"
 
     applied = run_cli("eidas", "apply", "--site", str(site), "--format", "json")

@@ -44,9 +44,7 @@ def live_from(desired: dict[str, dict[str, object]]) -> dict[str, dict[str, obje
     """A live state equal to the desired one, as Keycloak would return it."""
     live: dict[str, dict[str, object]] = {}
     for key, fields in desired.items():
-        live[key] = {
-            k: (v.reveal() if isinstance(v, Secret) else v) for k, v in fields.items()
-        }
+        live[key] = {k: (v.reveal() if isinstance(v, Secret) else v) for k, v in fields.items()}
     flow = live[f"flow:{FIRST_BROKER_FLOW}"]
     flow["all_providers"] = ["idp-create-user-if-unique"]
     return live
