@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from cityguard import cli
+from cityguard.config import content_root
 from cityguard.evidence import SqliteStore
 
 pytestmark = pytest.mark.integration
@@ -38,7 +39,7 @@ NOT_APPLICABLE_REASONS = re.compile(
 def control_ids() -> list[str]:
     ids = []
     for name in CONTROL_FILES:
-        path = Path(cli.__file__).resolve().parents[2] / "policies" / "controls" / f"{name}.yml"
+        path = content_root() / "policies" / "controls" / f"{name}.yml"
         ids += [c["id"] for c in yaml.safe_load(path.read_text())["controls"]]
     return ids
 
