@@ -51,7 +51,16 @@ def admin(keycloak: KeycloakServer) -> Keycloak:
 def create_node(admin: Keycloak, url: str) -> str:
     """The stand-in node realm with its users and the broker's SAML client; its signing cert."""
     if not admin.realm_exists(NODE):
-        admin.post("admin/realms", {"realm": NODE, "enabled": True, "sslRequired": "external"})
+        admin.post(
+            "admin/realms",
+            {
+                "realm": NODE,
+                "enabled": True,
+                "sslRequired": "external",
+                "duplicateEmailsAllowed": True,  # two people, one email: the test's point
+                "loginWithEmailAllowed": False,
+            },
+        )
     base = f"admin/realms/{NODE}"
     profile = admin.get(f"{base}/users/profile")
     profile["unmanagedAttributePolicy"] = "ENABLED"
@@ -71,7 +80,9 @@ def create_node(admin: Keycloak, url: str) -> str:
             },
         )
     broker_keys = admin.get(f"admin/realms/{BROKER}/keys")["keys"]
-    enc_cert = next(k["certificate"] for k in broker_keys if k.get("use") == "ENC")
+    enc_cert = next(
+        k["certificate"] for k in broker_keys if k.get("use") == "ENC" and k.get("certificate")
+    )
     sp = f"{url}/realms/{BROKER}"
     mappers = [
         {
@@ -115,7 +126,11 @@ def create_node(admin: Keycloak, url: str) -> str:
         },
     )
     keys = admin.get(f"{base}/keys")["keys"]
-    return str(next(k["certificate"] for k in keys if k.get("algorithm") == "RS256"))
+    return str(
+        next(
+            k["certificate"] for k in keys if k.get("algorithm") == "RS256" and k.get("certificate")
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +173,19 @@ def _form(page: str, base: str) -> tuple[str, dict[str, str]]:
     return action, fields
 
 
+def _text(page: str) -> str:
+    """What a page says, without its markup (for failure messages)."""
+    body = re.sub(r"(?s)<(script|style|head)\b.*?</\1>", " ", page)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", body)).split())[:600]
+
+
+def _insecure(http: httpx.Client, response: httpx.Response) -> httpx.Response:
+    """The client's cookies without the Secure flag (loopback is a secure context)."""
+    for cookie in http.cookies.jar:
+        cookie.secure = False
+    return response
+
+
 def _loopback(url: str) -> None:
     assert urlsplit(url).hostname == "127.0.0.1", f"refusing to leave loopback: {url}"
 
@@ -168,6 +196,7 @@ def login(url: str, username: str) -> dict[str, object]:
     challenge = (
         base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     )
+    # Keycloak marks its cookies Secure; browsers send them to http://127.0.0.1, httpx does not
     with httpx.Client(follow_redirects=False, timeout=60) as http:
         response = http.get(
             f"{url}/realms/{BROKER}/protocol/openid-connect/auth",
@@ -181,6 +210,7 @@ def login(url: str, username: str) -> dict[str, object]:
                 "kc_idp_hint": "eidas",
             },
         )
+        _insecure(http, response)
         logged_in = False
         for _ in range(20):
             if response.is_redirect:
@@ -191,17 +221,19 @@ def login(url: str, username: str) -> dict[str, object]:
                     code = query["code"][0]
                     break
                 _loopback(location)
-                response = http.get(location)
+                response = _insecure(http, http.get(location))
                 continue
-            assert response.status_code == 200, response.text[:500]
+            assert response.status_code == 200, f"{response.url}: {_text(response.text)}"
             page = response.text
             action, fields = _form(page, str(response.url))
             _loopback(action)
             if "SAMLRequest" in fields or "SAMLResponse" in fields:
-                response = http.post(action, data=fields)
+                response = _insecure(http, http.post(action, data=fields))
             elif not logged_in and 'name="password"' in page:
                 logged_in = True
-                response = http.post(action, data={"username": username, "password": PASSWORD})
+                response = _insecure(
+                    http, http.post(action, data={"username": username, "password": PASSWORD})
+                )
             else:
                 raise AssertionError(f"unexpected page: {page[:800]}")
         else:
