@@ -428,3 +428,15 @@ def test_no_start_up_file_sets_a_weaker_umask(facts, expect, param):
         f"{path}: umask {value}" for path, value in umask_lines(_files(facts)) if rule != value
     ]
     expect.equal("; ".join(weaker) or "none", NONE, "start-up files with a weaker umask")
+
+
+@pytest.mark.controls("CG-ACC-010")
+def test_non_login_ssh_session_gets_the_umask(facts, expect, param):
+    """What `ssh host cmd` (and sftp, scp, Ansible) really starts with: pam_umask's value,
+    read from the session's first process; /etc/profile.d never runs there."""
+    session = facts.section("access-session")
+    expect.equal(
+        session.short_umask,
+        umask_at_least_as_strict(str(param("CG-ACC-010", "umask"))),
+        f"umask of a non-login SSH session ({session.process or 'unknown process'})",
+    )

@@ -1,7 +1,10 @@
 """SSH daemon: proven on the effective configuration (`sshd -T`), not on the file text.
 
 One check per option, per host key file and per address family, so each keeps its own observed
-value in the evidence.
+value in the evidence. An option is proven for a connection no Match block names (`sshd -T`,
+with the file that sets the value in force) and for each connection a Match block names
+(`sshd -T -C`, cityguard.verify.sections.access_sshd): a block that weakens it fails the check,
+naming the block's file and line.
 """
 
 import ipaddress
@@ -17,6 +20,7 @@ from cityguard.verify.sections.access_rules import (
     stat_text,
     within,
 )
+from cityguard.verify.sections.access_sshd import first_setting
 
 SSHD_CONFIG = watch_paths("/etc/ssh/sshd_config")[0]
 HOST_KEY_TYPES = ("rsa", "ecdsa", "ed25519")
@@ -29,21 +33,30 @@ def case(value, control_id, case_id=None):
     return pytest.param(value, marks=pytest.mark.controls(control_id), id=case_id or str(value))
 
 
+def expect_everywhere(facts, expect, name, wanted):
+    """`name` holds `wanted` (a value or a Rule) for a connection no Match block names, labelled
+    with the file that sets it, and for every connection a Match block names."""
+    source = first_setting(facts.section("sshd-files"), name) or "sshd default"
+    expect.equal(facts.sshd_option(name), wanted, f"{name} (set in {source})")
+    for context in facts.section("sshd-match"):
+        expect.equal(context.option(name), wanted, f"{name} for {context.label}")
+
+
 @pytest.mark.controls("CG-SSH-001")
 def test_sshd_refuses_root_login(facts, expect):
-    expect.equal(facts.sshd_option("PermitRootLogin"), "no", "PermitRootLogin")
+    expect_everywhere(facts, expect, "PermitRootLogin", "no")
 
 
 @pytest.mark.controls("CG-SSH-002")
 def test_sshd_refuses_empty_passwords(facts, expect):
-    expect.equal(facts.sshd_option("PermitEmptyPasswords"), "no", "PermitEmptyPasswords")
+    expect_everywhere(facts, expect, "PermitEmptyPasswords", "no")
 
 
 @pytest.mark.controls("CG-SSH-003")
 def test_sshd_limits_auth_tries(facts, expect, param):
-    value = facts.sshd_option("MaxAuthTries")
-    observed = int(value) if value is not None else None
-    expect.at_most(observed, int(param("CG-SSH-003", "max_auth_tries")), "MaxAuthTries")
+    expect_everywhere(
+        facts, expect, "MaxAuthTries", within(1, int(param("CG-SSH-003", "max_auth_tries")))
+    )
 
 
 @pytest.mark.controls("CG-SSH-004")
@@ -91,7 +104,7 @@ def test_sshd_option(option, facts, expect, param, request):
     name, wanted = option
     if wanted.startswith("param:"):
         wanted = str(param(_control(request), wanted.removeprefix("param:")))
-    expect.equal(facts.sshd_option(name), wanted, name)
+    expect_everywhere(facts, expect, name, wanted)
 
 
 # the strong algorithms sshd may offer: each offered one must be in the control's list
@@ -105,7 +118,7 @@ ALGORITHMS = [
 @pytest.mark.parametrize("option", ALGORITHMS)
 def test_sshd_offers_only_strong_algorithms(option, facts, expect, param):
     name, parameter = option
-    expect.equal(facts.sshd_option(name), only_from(param("CG-SSH-008", parameter)), name)
+    expect_everywhere(facts, expect, name, only_from(param("CG-SSH-008", parameter)))
 
 
 def max_startups_within(limit):
@@ -134,7 +147,7 @@ def test_sshd_limit(option, facts, expect, param, request):
     name, parameter = option
     limit = param(_control(request), parameter)
     rule = max_startups_within(limit) if name == "MaxStartups" else within(1, int(limit))
-    expect.equal(facts.sshd_option(name), rule, name)
+    expect_everywhere(facts, expect, name, rule)
 
 
 def _family(listen_address):

@@ -43,6 +43,17 @@ def test_other_time_daemon_not_in_use(name, facts, expect):
     expect.equal(observed if in_use else "not in use", "not in use", observed)
 
 
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=pytest.mark.controls("CG-TIME-001"), id=n) for n in OTHER_DAEMONS],
+)
+def test_other_time_daemon_purged(name, facts, expect):
+    """Removed is not enough: a package whose configuration files remain (systemd-timesyncd
+    replaced by chrony) keeps its enable links, and scanners read it as still there."""
+    pkg = package(facts.section("system-packages"), name)
+    expect.one_of(pkg.state, ["not installed"], name)
+
+
 def _sources(facts):
     return facts.section("system-chrony").sources
 

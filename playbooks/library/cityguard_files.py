@@ -52,7 +52,39 @@ ENTRY_SPEC = {
     "control": {"type": "str"},
     "validate": {"type": "str"},
     "backup": {"type": "bool", "default": False},  # keep the replaced file, for a rollback
+    # a `key = value` file serving several controls: key -> its controls, so each changed key
+    # is reported against its own controls (cityguard_changes), not the file against all
+    "key_controls": {"type": "dict"},
 }
+
+
+def _key_values(text: bytes | None) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for raw in (text or b"").decode("utf-8", "replace").splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        key, eq, value = line.partition("=")
+        if eq:
+            values[key.strip()] = " ".join(value.split())
+    return values
+
+
+def key_changes(plan: "Plan") -> list[dict]:
+    """One change per key whose value differs and control it serves, with its one-line diff."""
+    mapping = plan.entry.get("key_controls") or {}
+    before, after = _key_values(plan.current), _key_values(plan.wanted)
+    changes = []
+    for key in sorted(set(before) | set(after)):
+        if before.get(key) == after.get(key):
+            continue
+        diff = {"before_header": plan.path, "after_header": plan.path,
+                "before": f"{key} = {before[key]}\n" if key in before else "",
+                "after": f"{key} = {after[key]}\n" if key in after else ""}
+        for control in mapping.get(key) or [plan.entry.get("control")]:
+            if control:
+                changes.append({"control": control, "what": f"{plan.path}: {key}", "diff": diff})
+    return changes
 
 
 def _read(path: str) -> bytes | None:
@@ -206,6 +238,13 @@ def main() -> None:
             {plan.entry["control"] for plan in changing if plan.entry.get("control")}
         ),
     }
+    itemized = [plan for plan in changing if plan.entry.get("key_controls")]
+    if itemized:
+        result["cityguard_changes"] = [c for plan in itemized for c in key_changes(plan)]
+        result["cityguard_changed_controls"] = sorted(
+            set(result["cityguard_changed_controls"])
+            | {c["control"] for c in result["cityguard_changes"]}
+        )
     if module._diff:
         result["diff"] = [plan.diff() for plan in changing]
     if module.check_mode or not changing:

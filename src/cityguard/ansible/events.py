@@ -44,6 +44,9 @@ class TaskResult:
     ignored: bool = False  # failed under ignore_errors, so not a host failure
     # the controls a multi-control task says it changed (cityguard's modules report them)
     changed_controls: list[str] | None = None
+    # what such a module changed, item by item ({control, what, diff}: a sysctl key, a file's
+    # overriding lines), so each is recorded against its own control
+    itemized: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,18 @@ def _changed_controls(res: Mapping[str, Any]) -> list[str] | None:
     return sorted(reported) or None  # none named: the task's tags say which controls
 
 
+def _itemized(res: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """The item-by-item changes a cityguard module reports, a loop's items' included."""
+    parts = [res, *(r for r in res.get("results") or [] if isinstance(r, Mapping))]
+    items = [
+        dict(item)
+        for p in parts
+        for item in p.get("cityguard_changes") or []
+        if isinstance(item, Mapping) and item.get("control")
+    ]
+    return items or None
+
+
 def task_result_from_event(
     event: Mapping[str, Any], tags_by_task: Mapping[str, list[str]]
 ) -> TaskResult | None:
@@ -131,6 +146,7 @@ def task_result_from_event(
         diff=_diffs(res) if status == "changed" else None,
         ignored=status == "failed" and bool(data.get("ignore_errors")),
         changed_controls=_changed_controls(res) if status == "changed" else None,
+        itemized=_itemized(res) if status == "changed" else None,
     )
 
 

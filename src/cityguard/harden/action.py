@@ -18,9 +18,16 @@ from rich.console import Console
 from cityguard.ansible import PlaybookRequest, PlaybookResult, TaskResult, run_playbook
 from cityguard.ansible.progress import PlaybookProgress
 from cityguard.catalog import CONTROL_ID
-from cityguard.catalog.waivers import waived_by_host
+from cityguard.catalog.waivers import apply_waivers, waived_by_host
 from cityguard.core.exitcodes import ExitCode
-from cityguard.core.records import Change, Subject
+from cityguard.core.records import (
+    Change,
+    CheckResult,
+    ControlResult,
+    Outcome,
+    Subject,
+    roll_up_all,
+)
 from cityguard.evidence.errors import EvidenceError
 from cityguard.evidence.recorder import Recorder
 from cityguard.harden.diffs import diff_text
@@ -38,6 +45,12 @@ class HardenOutcome:
     controls: list[str]  # the controls this run enforced
     check: bool = False  # check mode: nothing was changed, the result says what would be
     evidence_problem: str | None = None  # the playbook ran but its evidence could not be kept
+    # after a real run: the enforced controls checked again on the hosts, as `check` reads them
+    verification: tuple[ControlResult, ...] = ()
+
+    @property
+    def still_failing(self) -> list[ControlResult]:
+        return [c for c in self.verification if c.outcome is Outcome.FAIL]
 
 
 def exit_code_for(result: PlaybookResult) -> ExitCode:
@@ -92,6 +105,7 @@ def _run(
     command = "harden --check" if check else "harden"
     result: PlaybookResult | None = None
     recorder: Recorder | None = None
+    verification: tuple[ControlResult, ...] = ()
     try:
         with workspace.record(command, hosts, run_dir, selection) as rec:
             recorder = rec
@@ -99,7 +113,26 @@ def _run(
                 result = run_playbook(request, on_event=view.on_event)
             rec.add_changes(changes_of(result, selection.control_ids))
             code = exit_code_for(result)
-            rec.finish(code, summarize(result, selection.control_ids))
+            summary = summarize(result, selection.control_ids)
+            if not check:
+                checks = verify_enforced(workspace, request, result, selection.control_ids)
+                verification = tuple(
+                    apply_waivers(
+                        roll_up_all(checks),
+                        workspace.site.waivers,
+                        workspace.inventory,
+                        date.today(),
+                    )
+                )
+                rec.add_check_results(checks)
+                rec.add_control_results(list(verification))
+                code = exit_code_after_verification(code, verification)
+                summary["still_failing"] = [
+                    {"host": c.host, "control": c.control_id, "observed": c.observed}
+                    for c in verification
+                    if c.outcome is Outcome.FAIL
+                ]
+            rec.finish(code, summary)
     except EvidenceError as error:
         if result is None:
             raise  # nothing ran on a host: the error says all there is
@@ -116,7 +149,77 @@ def _run(
             check,
             evidence_problem=problem,
         )
-    return HardenOutcome(rec.run_id, result, code, selection.control_ids, check)
+    return HardenOutcome(
+        rec.run_id, result, code, selection.control_ids, check, verification=verification
+    )
+
+
+def enforced_controls(result: PlaybookResult, selected: Collection[str]) -> dict[str, list[str]]:
+    """Per reachable host, the selected controls whose tasks ran there (changed or not): what
+    this run enforced, so what must now hold as `check` reads it. A compliant task counts too:
+    a file of cityguard's left as it was may still be overridden by another one."""
+    unreachable = set(result.unreachable_hosts)
+    enforced: dict[str, set[str]] = {}
+    for task in result.tasks:
+        if task.host in unreachable or task.status not in ("ok", "changed", "failed"):
+            continue
+        ids = [tag for tag in task.tags if CONTROL_ID.match(tag) and tag in selected]
+        if ids:
+            enforced.setdefault(task.host, set()).update(ids)
+    return {host: sorted(ids) for host, ids in sorted(enforced.items())}
+
+
+def verify_enforced(
+    workspace: Workspace,
+    request: PlaybookRequest,
+    result: PlaybookResult,
+    selected: list[str],
+) -> list[CheckResult]:
+    """Run the checks of the enforced controls on the hosts that ran them: the same facts and
+    assertions as `cityguard check`, so harden never reports success while check would fail."""
+    from cityguard.verify import CheckRun, run_checks  # pytest and testinfra: only when needed
+
+    enforced = enforced_controls(result, selected)
+    if not enforced:
+        return []
+    controls = sorted({c for ids in enforced.values() for c in ids})
+    run = CheckRun(
+        checks_dir=workspace.content_dir / "checks",
+        inventory=request.inventory,
+        hosts=list(enforced),
+        controls=controls,
+        parameters=workspace.selection.for_hosts().parameters,
+    )
+    checks: list[CheckResult] = []
+    for host_run in run_checks(run):
+        wanted = set(enforced[host_run.host])
+        kept = [r for r in host_run.results if wanted & set(r.controls)]
+        covered = {c for r in kept for c in r.controls}
+        checks += kept
+        checks += [
+            CheckResult(
+                check_id="(none)",
+                host=host_run.host,
+                controls=(control,),
+                outcome=Outcome.ERROR,
+                reason=host_run.problem or "no check ran for this control",
+            )
+            for control in sorted(wanted - covered)
+        ]
+    return checks
+
+
+def exit_code_after_verification(
+    code: ExitCode, verification: Collection[ControlResult]
+) -> ExitCode:
+    """A control still failing after hardening is a failure (1), whatever else happened; a
+    verification that could not run leaves the run partial (3)."""
+    outcomes = {c.outcome for c in verification}
+    if Outcome.FAIL in outcomes:
+        return ExitCode.FAILED
+    if code is ExitCode.OK and Outcome.ERROR in outcomes:
+        return ExitCode.PARTIAL
+    return code
 
 
 def controls_of_task(task: TaskResult, selected: Collection[str]) -> list[str]:
@@ -142,6 +245,18 @@ def changes_of(result: PlaybookResult, selected: Collection[str]) -> list[Change
         if task.status != "changed":
             continue
         description = f"{task.role} : {task.task}" if task.role else task.task
+        if task.itemized:  # a module that says what it changed item by item (a sysctl key)
+            changes += [
+                Change(
+                    Subject.host(task.host),
+                    str(item["control"]),
+                    f"{description}: {item.get('what', '')}".rstrip(": "),
+                    diff_text([item["diff"]]) if item.get("diff") else None,
+                )
+                for item in task.itemized
+                if item["control"] in selected
+            ]
+            continue
         diff = diff_text(task.diff)
         served: list[str | None] = [*controls_of_task(task, selected)] or [None]
         changes += [Change(Subject.host(task.host), c, description, diff) for c in served]

@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from cityguard.core.records import Outcome
 from cityguard.harden.action import HardenOutcome, controls_of_task
 from cityguard.harden.diffs import unified_diff
 
@@ -46,6 +47,7 @@ def harden_summary(console: Console, outcome: HardenOutcome) -> None:
         elif task.status in ("failed", "unreachable"):
             console.print(f"{task.host}: {task.task}: {task.message}", style="red", markup=False)
     console.print(f"{verb}: {result.changed_total}; artifacts: {result.artifacts_dir}")
+    show_verification(console, outcome)
     if outcome.evidence_problem is not None:
         console.print(
             f"evidence run {outcome.run_id}: NOT fully recorded: {outcome.evidence_problem}; "
@@ -56,6 +58,41 @@ def harden_summary(console: Console, outcome: HardenOutcome) -> None:
         )
         return
     console.print(f"evidence run {outcome.run_id}")
+
+
+def show_verification(console: Console, outcome: HardenOutcome) -> None:
+    """After a real run: how many enforced controls hold as `check` reads them, and one line per
+    failing check of each that does not: control, host, observed value and the file in force."""
+    if outcome.check or not outcome.verification:
+        return
+    failing = outcome.still_failing
+    errors = [c for c in outcome.verification if c.outcome is Outcome.ERROR]
+    console.print(
+        f"verified after hardening: {len(outcome.verification)} control results, "
+        f"{len(failing)} still failing, {len(errors)} could not be evaluated",
+        style="red" if failing else None,
+        markup=False,
+        highlight=False,
+    )
+    for control in failing:
+        for check in control.checks:
+            if check.outcome is Outcome.FAIL:
+                console.print(
+                    f"{control.host} {control.control_id}: still fails after hardening: "
+                    f"{check.reason or check.observed}",
+                    style="red",
+                    markup=False,
+                    highlight=False,
+                )
+    for control in errors:
+        reasons = {c.reason for c in control.checks if c.outcome is Outcome.ERROR}
+        console.print(
+            f"{control.host} {control.control_id}: could not be verified: "
+            + "; ".join(sorted(r for r in reasons if r)),
+            style="yellow",
+            markup=False,
+            highlight=False,
+        )
 
 
 def playbook_failure(artifacts_dir: Path) -> str:

@@ -114,7 +114,9 @@ def edit_options(text: str, kind: str, edit: dict) -> tuple[str, list[str]]:
             lines.append(line)
             continue
         args = match.group(7).split()
-        kept = [a for a in args if not _matches(a, edit.get("remove") or [])]
+        wanted = edit.get("add") or []
+        # an option that is also to be added stays where it is (remove remember, add remember=5)
+        kept = [a for a in args if a in wanted or not _matches(a, edit.get("remove") or [])]
         added = [a for a in edit.get("add") or [] if a not in kept]
         if kept == args and not added:
             lines.append(line)
