@@ -20,6 +20,8 @@ from cityguard.lab.command import LabError, run
 SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 ADMIN_USER = "cgadmin"
+# 2: extended attributes (file capabilities) kept when unpacking
+UNPACK_VERSION = 2
 
 # What every lab host needs whatever the site: systemd to boot under nspawn, tini to be PID 1
 # without it (plain.py), sshd and sudo for the admin user, python3 and python3-apt for Ansible,
@@ -96,6 +98,8 @@ def image_key(recipe: ImageRecipe) -> str:
         "packages": sorted(recipe.installed),
         "downloaded_only": sorted(recipe.downloaded),
         "hooks": recipe.hooks(),
+        # how the archive is unpacked: an image unpacked without file capabilities is not reused
+        "unpack": UNPACK_VERSION,
     }
     digest = hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()
     return digest[:12]
@@ -147,6 +151,9 @@ def unpack(image: Image) -> None:
             "--zstd",
             "--extract",
             "--numeric-owner",
+            # file capabilities (ping's cap_net_raw) live in extended attributes
+            "--xattrs",
+            "--xattrs-include=*",
             "--file",
             str(image.archive),
             "--directory",
