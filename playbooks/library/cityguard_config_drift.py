@@ -259,11 +259,22 @@ def main() -> None:
             keys = sorted({line.key for line, _ in entries if control in controls(line.key)})
             changes.append({"control": control, "what": f"{path}: {', '.join(keys)}", "diff": diff})
         if not module.check_mode:
-            if params["backup"]:
-                backup = f"{os.path.realpath(path)}.{int(time.time())}.cityguard~"
-                shutil.copy2(os.path.realpath(path), backup)
-                backups[path] = backup
-            _write(path, after)
+            try:
+                if params["backup"]:
+                    backup = f"{os.path.realpath(path)}.{int(time.time())}.cityguard~"
+                    shutil.copy2(os.path.realpath(path), backup)
+                    backups[path] = backup
+                _write(path, after)
+            except OSError as exc:
+                ids = sorted({c for line, _ in entries for c in controls(line.key)})
+                module.fail_json(
+                    msg=f"{path} overrides {', '.join(ids)} "
+                    f"({', '.join(sorted({line.key for line, _ in entries}))}) and cannot be "
+                    f"changed: {exc.strerror or exc}",
+                    overrides=[{"path": line.path, "line": line.number, "key": line.key}
+                               for line, _ in entries],
+                    backups=backups,
+                )
     module.exit_json(
         changed=bool(found),
         overrides=[

@@ -190,3 +190,23 @@ def test_lab_host_keeps_file_capabilities_and_has_linux_base(lab) -> None:  # ty
     )
     assert done.returncode == 0, done.stderr
     assert "install ok installed" in lab.ssh(HOST, "dpkg-query -W -f='${Status}' linux-base")
+
+
+def test_an_override_harden_cannot_change_exits_1_naming_control_and_file(hardened, lab) -> None:  # type: ignore[no-untyped-def]
+    """A later sysctl.d file on a read-only mount: harden cannot disable its line, so it must
+    not say success; the check it runs afterwards names the control and the file."""
+    pinned = "/etc/sysctl.d/99-zzz-pinned.conf"
+    lab.ssh(
+        HOST,
+        f"echo 'net.ipv4.conf.all.accept_redirects = 1' > {pinned} && mount --bind {pinned} "
+        f"{pinned} && mount -o remount,ro,bind {pinned}",
+    )
+    try:
+        code, text = harden(lab, "--tags", "sysctl")
+        assert code == 1, text
+        line = next(ln for ln in text.splitlines() if "CG-NET-001" in ln and "still fails" in ln)
+        assert pinned in line and "observed 1" in line, line
+    finally:
+        lab.ssh(HOST, f"umount {pinned}; rm -f {pinned}")
+    code, text = harden(lab, "--tags", "sysctl")
+    assert code == 0, text
