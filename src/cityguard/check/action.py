@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cityguard.catalog.waivers import apply_waivers
 from cityguard.core.exitcodes import ExitCode
 from cityguard.core.records import CheckResult, ControlResult, Outcome, roll_up_all
+from cityguard.verify.reachability import UNREACHABLE
 from cityguard.verify.runner import CheckRun, HostRun, run_checks
 from cityguard.workspace import Workspace
 
@@ -24,6 +25,8 @@ class CheckOutcome:
 
 
 def exit_code_for(controls: list[ControlResult], hosts: list[HostRun]) -> ExitCode:
+    """1 when a control failed; else 3 when a host was unreachable, had a problem or a control
+    could not be evaluated; else 0."""
     outcomes = {c.outcome for c in controls}
     if Outcome.FAIL in outcomes:
         return ExitCode.FAILED
@@ -45,10 +48,16 @@ def with_missing_controls(workspace: Workspace, host_runs: list[HostRun]) -> lis
                         host=host_run.host,
                         controls=(control.id,),
                         outcome=Outcome.ERROR,
-                        reason=host_run.problem or "no check ran for this control",
+                        reason=_missing_reason(host_run),
                     )
                 )
     return checks
+
+
+def _missing_reason(host_run: HostRun) -> str:
+    if host_run.unreachable:
+        return UNREACHABLE  # why is said once for the host, in its problem
+    return host_run.problem or "no check ran for this control"
 
 
 def check(

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace, ctx: Context) -> ExitCode:
         progress=args.format == "table" and not args.quiet,
     )
     if args.format == "json":
-        print(controls_json(outcome.controls, outcome.run_id))
+        print(controls_json(outcome.controls, outcome.run_id, outcome.hosts))
     else:
         check_summary(ctx.out, outcome.controls, outcome.hosts, outcome.run_id)
     return outcome.exit_code

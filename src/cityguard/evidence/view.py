@@ -49,6 +49,8 @@ class HostProblem(Protocol):
     def host(self) -> str: ...
     @property
     def problem(self) -> str | None: ...
+    @property
+    def unreachable(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -93,15 +95,27 @@ def subject_label(subject: Subject) -> str:
 def check_summary(
     console: Console, controls: list[ControlResult], hosts: Sequence[HostProblem], run_id: str
 ) -> None:
-    _controls_tables(console, controls, title="Controls per host")
+    """Counts per host, the controls that did not pass, then one line per host with a problem.
+
+    An unreachable host's controls (errors, all for the same reason) stay out of the table of
+    controls that did not pass: its one line says why."""
+    unreachable = {h.host for h in hosts if h.unreachable}
+    _controls_tables(console, controls, title="Controls per host", leave_out=unreachable)
     for host_run in hosts:
         if host_run.problem:
-            console.print(f"[magenta]{host_run.host}[/]: {host_run.problem}")
+            line = Text.assemble((host_run.host, "magenta"), ": ", host_run.problem)
+            console.print(line, soft_wrap=True)  # one line, however wide the console
     console.print(f"evidence run {run_id}")
 
 
-def _controls_tables(console: Console, controls: list[ControlResult], title: str) -> None:
-    """Outcome counts per subject, then every control that did not pass with why."""
+def _controls_tables(
+    console: Console,
+    controls: list[ControlResult],
+    title: str,
+    leave_out: frozenset[str] | set[str] = frozenset(),
+) -> None:
+    """Outcome counts per subject, then every control that did not pass with why (except on the
+    hosts in leave_out, whose problem is said once elsewhere)."""
     table = Table(title=title)
     table.add_column("host" if _hosts_only(controls) else "subject")
     for outcome in Outcome:
@@ -113,7 +127,12 @@ def _controls_tables(console: Console, controls: list[ControlResult], title: str
     for label in sorted(counts):
         table.add_row(_plain(label), *(str(counts[label][o]) for o in Outcome))
     console.print(table)
-    problems = [c for c in controls if c.outcome in (Outcome.FAIL, Outcome.ERROR)]
+    problems = [
+        c
+        for c in controls
+        if c.outcome in (Outcome.FAIL, Outcome.ERROR)
+        and not (c.subject_kind is SubjectKind.HOST and c.host in leave_out)
+    ]
     if problems:
         detail = Table(title="Controls that did not pass")
         column = "host" if _hosts_only(problems) else "subject"
@@ -152,8 +171,18 @@ def _control_json(c: ControlResult) -> dict[str, Any]:
     }
 
 
-def controls_json(controls: Iterable[ControlResult], run_id: str) -> str:
-    return json.dumps({"run": run_id, "controls": [_control_json(c) for c in controls]}, indent=2)
+def controls_json(
+    controls: Iterable[ControlResult], run_id: str, hosts: Sequence[HostProblem] = ()
+) -> str:
+    """The run's control results; `hosts` adds each host's problem (unreachable and why)."""
+    document: dict[str, Any] = {"run": run_id, "controls": [_control_json(c) for c in controls]}
+    if hosts:
+        document["host_problems"] = [
+            {"host": h.host, "unreachable": h.unreachable, "problem": h.problem}
+            for h in hosts
+            if h.problem
+        ]
+    return json.dumps(document, indent=2)
 
 
 def runs_table(console: Console, runs: list[RunRecord]) -> None:

@@ -18,6 +18,7 @@ import testinfra
 import cityguard.verify.sections  # noqa: F401  (registers every area's fact sections)
 from cityguard.verify.expectations import NOT_APPLICABLE_PREFIX, Expect
 from cityguard.verify.facts import HostFacts, collect
+from cityguard.verify.reachability import ssh_failure
 
 RESULT_KEY = pytest.StashKey[dict[str, Any]]()
 EXPECT_KEY = pytest.StashKey[Expect]()
@@ -30,6 +31,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--cityguard-params", help="JSON file: control id -> parameters")
     group.addoption("--cityguard-controls", help="comma-separated control ids to run")
     group.addoption(
+        "--cityguard-inventory-list",
+        help="the inventory as `ansible-inventory --list` prints it (read instead of running it)",
+    )
+    group.addoption(
         "--cityguard-collect",
         help="write a JSON object of check id -> control ids for every collected check",
     )
@@ -37,6 +42,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "controls(*ids): the control ids this check proves")
+    listing = config.getoption("cityguard_inventory_list")
+    if listing:
+        _read_inventory_from(Path(listing))
+
+
+def _read_inventory_from(listing: Path) -> None:
+    """testinfra's ansible backend lists the inventory by starting `ansible-inventory --list`;
+    the engine wrote that listing already, so it is read instead."""
+    from testinfra.utils import ansible_runner
+
+    data = json.loads(listing.read_text())
+
+    def listed(config: Any, inventory_file: str | None) -> Any:
+        return data
+
+    ansible_runner.get_ansible_inventory = listed
 
 
 def controls_of(item: pytest.Item) -> tuple[str, ...]:
@@ -51,6 +72,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if collect_file:
         table = {_check_id(item): list(controls_of(item)) for item in items}
         Path(collect_file).write_text(json.dumps(table, indent=1, sort_keys=True))
+    for item in items:
+        _plain_failures(item)
     wanted = config.getoption("cityguard_controls")
     if not wanted:
         return
@@ -62,6 +85,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items[:] = keep
 
 
+def _plain_failures(item: pytest.Item) -> None:
+    """A failure's report is its exception line only. pytest would format a long traceback
+    with source for every failing check (about 0.1 s each, most of a run on an unhardened
+    host), which nobody reads: the evidence keeps the exception line and the observed values."""
+
+    def exception_line(excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        return excinfo.exconly()
+
+    item._repr_failure_py = exception_line  # type: ignore[method-assign,assignment]
+
+
 @pytest.fixture(scope="session")
 def facts(request: pytest.FixtureRequest) -> HostFacts:
     """The host's state, gathered once per run in a single SSH round trip."""
@@ -70,7 +104,13 @@ def facts(request: pytest.FixtureRequest) -> HostFacts:
 
     def run_as_root(command: str) -> tuple[int, str, str]:
         with host.sudo():
-            result = host.run(command)
+            try:
+                result = host.run(command)
+            except RuntimeError as error:
+                unreachable = ssh_failure(error)
+                if unreachable is None:
+                    raise
+                raise unreachable from None  # one line, not the command's 500-character repr
         return result.rc, result.stdout, result.stderr
 
     return collect(run_as_root)

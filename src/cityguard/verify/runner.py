@@ -19,6 +19,11 @@ from typing import Any
 
 from cityguard.core.errors import CityguardError
 from cityguard.core.records import CheckResult, Outcome
+from cityguard.core.secrets import redact
+from cityguard.verify.reachability import as_unreachable, one_line, unreachable_why
+
+#: The longest problem line said for a host (a failed pytest run quotes its last lines).
+MAX_PROBLEM = 400
 
 
 class VerifyError(CityguardError):
@@ -42,6 +47,7 @@ class HostRun:
     host: str
     results: list[CheckResult]
     problem: str | None = None  # set when the host's run as a whole failed (e.g. unreachable)
+    unreachable: bool = False  # SSH could not reach the host: problem says why, in one line
 
 
 def pytest_argv(run: CheckRun, host: str, results_file: Path, params_file: Path) -> list[str]:
@@ -129,6 +135,20 @@ def host_problem(results: list[CheckResult]) -> str | None:
     return None
 
 
+def summarise(host_run: HostRun) -> HostRun:
+    """The host's run as it is reported: an unreachable host is one problem line saying why,
+    and each of its checks an error with the short reason "host unreachable"; any other problem
+    of the host is one line. Problems are redacted (they quote what the host or SSH said)."""
+    why = unreachable_why(host_run.results)
+    if why is not None:
+        results = as_unreachable(host_run.results)
+        return HostRun(host_run.host, results, f"unreachable: {why}", unreachable=True)
+    problem = host_run.problem or host_problem(host_run.results)
+    if problem is not None:
+        problem = one_line(redact(problem), MAX_PROBLEM)
+    return HostRun(host_run.host, host_run.results, problem)
+
+
 def run_checks(
     run: CheckRun, on_host_done: Callable[[HostRun], None] | None = None
 ) -> list[HostRun]:
@@ -139,8 +159,7 @@ def run_checks(
         raise VerifyError("no hosts selected")
 
     def one(host: str) -> HostRun:
-        host_run = check_host(run, host)
-        host_run.problem = host_run.problem or host_problem(host_run.results)
+        host_run = summarise(check_host(run, host))
         if on_host_done:
             on_host_done(host_run)
         return host_run
