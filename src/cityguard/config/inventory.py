@@ -152,6 +152,36 @@ class Inventory:
             body["vars"] = copy.deepcopy(self.group_vars[name])
         return body
 
+    def to_ansible_list(self) -> dict[str, Any]:
+        """What `ansible-inventory --list` prints for this inventory: each group's direct hosts
+        and children, and per host its variables merged as Ansible ranks them (``all``, then
+        groups from the least to the most nested, then the host's own). Lets a reader of that
+        format (testinfra) skip starting Ansible just to list the inventory."""
+        depth: dict[str, int] = {"all": 0}
+        pending = ["all"]
+        while pending:
+            parent = pending.pop()
+            for child in self.children.get(parent, []):
+                if depth.get(child, -1) < depth[parent] + 1:
+                    depth[child] = depth[parent] + 1
+                    pending.append(child)
+        listing: dict[str, Any] = {"_meta": {"hostvars": {}}}
+        for group in self.groups:
+            body: dict[str, Any] = {}
+            if self.members.get(group):
+                body["hosts"] = list(self.members[group])
+            if self.children.get(group):
+                body["children"] = list(self.children[group])
+            listing[group] = body
+        for host, own in self.hosts.items():
+            merged: dict[str, Any] = {}
+            containing = [g for g, members in self.groups.items() if host in members]
+            for group in sorted(containing, key=lambda g: (depth.get(g, 0), g)):
+                merged.update(copy.deepcopy(self.group_vars.get(group, {})))
+            merged.update(copy.deepcopy(own))
+            listing["_meta"]["hostvars"][host] = merged
+        return listing
+
     def write(self, path: Path) -> None:
         """Write the inventory as YAML, atomically so a reader never sees half a file."""
         text = "# Ansible inventory written by cityguard.\n" + yaml.safe_dump(
