@@ -3,6 +3,9 @@ found in each program's reading order and disabled; run as Ansible runs the modu
 
 from __future__ import annotations
 
+import grp
+import os
+import pwd
 from pathlib import Path
 
 from test_modules import run_module
@@ -168,3 +171,24 @@ def test_systemd_a_later_journald_drop_in_is_disabled_in_its_section_only(tmp_pa
     assert rc == 0 and [(o["line"], o["key"]) for o in result["overrides"]] == [(4, "Storage")]
     assert later.read_text().splitlines()[1] == "Storage=volatile"  # another section
     assert main.read_text() == "[Journal]\nStorage=volatile\n"
+
+
+def test_files_reports_each_changed_key_against_its_own_controls(tmp_path: Path) -> None:
+    """One sysctl file serves 20 controls: a changed key is one change of its own control."""
+    path = tmp_path / "99-zz-cityguard.conf"
+    path.write_text("# managed\na.b = 1\nc.d = 0\n")
+    entry = {
+        "path": str(path),
+        "content": "# managed\na.b = 0\nc.d = 0\ne.f = 2\n",
+        "owner": "root" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name,
+        "group": "root" if os.geteuid() == 0 else grp.getgrgid(os.getegid()).gr_name,
+        "key_controls": {"a.b": ["CG-NET-001"], "c.d": ["CG-NET-002"], "e.f": ["CG-KRN-001"]},
+    }
+    rc, result = run_module("cityguard_files", {"files": [entry]}, tmp_path, check=True)
+    assert rc == 0 and result["changed"]
+    assert [(c["control"], c["what"].split(": ")[1]) for c in result["cityguard_changes"]] == [
+        ("CG-NET-001", "a.b"),
+        ("CG-KRN-001", "e.f"),
+    ]
+    assert result["cityguard_changed_controls"] == ["CG-KRN-001", "CG-NET-001"]
+    assert result["cityguard_changes"][0]["diff"]["after"] == "a.b = 0\n"
