@@ -203,32 +203,48 @@ def _record(value: Any, schema: ParamSchema, path: Path, partial: bool) -> list[
 
 
 def describe(schema: ParamSchema) -> str:
-    """The schema in a few words, for the generated parameter table of the docs."""
+    """The schema in a few words with every limit, for the generated control reference."""
     kind = schema.type
     if kind == "int":
         if schema.enum is not None:
             return "whole number, one of " + ", ".join(map(str, schema.enum))
-        low = "" if schema.min is None else str(schema.min)
-        high = "" if schema.max is None else str(schema.max)
-        return f"whole number {low}..{high}" if low or high else "whole number"
+        return "whole number" + _range(schema.min, schema.max)
     if kind == "str":
         if schema.enum is not None:
             return "one of " + ", ".join(f"`{v}`" for v in schema.enum)
-        return f"text matching `{schema.pattern}`" if schema.pattern else "text"
+        text = "text"
+        if schema.min_length is not None or schema.max_length is not None:
+            text += f" of{_range(schema.min_length, schema.max_length)} characters"
+        return f"{text} matching `{schema.pattern}`" if schema.pattern else text
     if kind == "bool":
         return "true or false"
     if kind == "list":
         assert schema.items is not None
+        low, high = schema.min_items, schema.max_items
         count = ""
-        if schema.min_items:
-            count = f", at least {schema.min_items}"
+        if low is not None and high is None:
+            count = f", {low} or more items"
+        elif high is not None:
+            count = f",{_range(low, high)} items"
         return f"list of ({describe(schema.items)}){count}"
     if kind == "map":
         assert schema.values is not None
-        return f"mapping of name to ({describe(schema.values)})"
+        keys = f"({describe(schema.keys)})" if schema.keys is not None else "name"
+        return f"mapping of {keys} to ({describe(schema.values)})"
     fields = schema.fields or {}
     inner = "; ".join(
         f"{name}{'?' if field.optional else ''}: {describe(field)}"
         for name, field in fields.items()
     )
     return "{" + inner + "}"
+
+
+def _range(low: int | None, high: int | None) -> str:
+    """The limits as words after a space ("1..10", "at least 1", "at most 10"), or nothing."""
+    if low is not None and high is not None:
+        return f" {low}..{high}"
+    if low is not None:
+        return f" at least {low}"
+    if high is not None:
+        return f" at most {high}"
+    return ""

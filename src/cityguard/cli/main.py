@@ -16,13 +16,14 @@ from pathlib import Path
 
 from cityguard import __version__
 from cityguard.check import cli as check_cli
-from cityguard.cli import demo, evidence, schema
+from cityguard.cli import demo, docs, evidence, schema
 from cityguard.core.context import Context
 from cityguard.core.errors import CityguardError
 from cityguard.core.exitcodes import ExitCode
 from cityguard.drill import cli as drill_cli
 from cityguard.eidas import cli as eidas_cli
 from cityguard.harden import cli as harden_cli
+from cityguard.ipv6 import cli as ipv6_cli
 from cityguard.lab import cli as lab_cli
 
 Register = Callable[
@@ -36,8 +37,10 @@ COMMANDS: tuple[Register, ...] = (
     check_cli.register,
     eidas_cli.register,
     drill_cli.register,
+    ipv6_cli.register,
     evidence.register,
     schema.register,
+    docs.register,
     demo.register,
 )
 
