@@ -2,16 +2,26 @@
 
 Started by ``pytest_collection_finish`` as soon as the collected tests include one that uses
 the ``keycloak`` fixture, so its start (about 1 minute, 3-4 on a busy machine with a fresh
-data directory) overlaps the other tests; the fixture waits for it only when an eIDAS test
-first needs it. It runs from the distribution tools/components/keycloak.sh caches, on loopback
-ports picked free, with its own data directory and a random admin password handed to cityguard
-through an environment variable. It is stopped by its process group at session end, also when
-the session fails or is interrupted.
+data directory) overlaps the lab's start and the other tests; the fixture waits for it only
+when an eIDAS test first needs it. It runs from the distribution tools/components/keycloak.sh
+caches, on loopback ports picked free, with its own data directory and a random admin password
+handed to cityguard through an environment variable.
+
+It is stopped by its process group (kc.sh and its java) at session end, also when tests fail,
+on Ctrl-C, on SIGTERM (the handler stops it, then lets the signal end pytest) and, since kc.sh
+gets SIGTERM when pytest dies (PR_SET_PDEATHSIG; kc.sh hands it to java), even when pytest is
+killed outright.
+
+For fast iteration on one's own machine, CITYGUARD_TEST_KEYCLOAK_URL names a Keycloak already
+running on loopback (admin ``cg-admin`` or CITYGUARD_TEST_KEYCLOAK_ADMIN, its password in
+CITYGUARD_TEST_KEYCLOAK_ADMIN_PASSWORD): the session then uses it and never stops it. The
+tests' realms must not exist there yet.
 """
 
 from __future__ import annotations
 
 import atexit
+import ctypes
 import os
 import secrets
 import shutil
@@ -29,6 +39,8 @@ import pytest
 KEYCLOAK_VERSION = os.environ.get("KEYCLOAK_VERSION", "26.7.3")
 START_TIMEOUT_S = float(os.environ.get("CITYGUARD_KEYCLOAK_START_TIMEOUT", "420"))
 ADMIN_PASSWORD_ENV = "CITYGUARD_TEST_KEYCLOAK_ADMIN_PASSWORD"
+ATTACH_URL_ENV = "CITYGUARD_TEST_KEYCLOAK_URL"
+PR_SET_PDEATHSIG = 1
 JDKS = (
     "temurin-25-jdk-amd64",
     "temurin-21-jdk-amd64",
@@ -47,6 +59,12 @@ def java_home() -> str | None:
         if (Path("/usr/lib/jvm") / name / "bin" / "java").exists():
             return str(Path("/usr/lib/jvm") / name)
     return os.environ.get("JAVA_HOME")
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the parent (pytest) dies, however it dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def free_port() -> int:
@@ -117,6 +135,10 @@ def start_server() -> KeycloakServer:
     global _server
     if _server is not None:
         return _server
+    attach = os.environ.get(ATTACH_URL_ENV)
+    if attach:
+        _server = attached_server(attach)
+        return _server
     home = keycloak_home()
     data_dir = Path(tempfile.mkdtemp(prefix="cg-keycloak-"))
     port, management = free_port(), free_port()
@@ -156,11 +178,42 @@ def start_server() -> KeycloakServer:
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
-            start_new_session=True,
+            start_new_session=True,  # its own process group: stopped as one
             cwd=data_dir,
+            preexec_fn=_die_with_parent,
         )
     atexit.register(server.stop)
+    _stop_on_sigterm(server)
     return server
+
+
+def attached_server(url: str) -> KeycloakServer:
+    """A Keycloak someone else started and stops (ATTACH_URL_ENV); never stopped here."""
+    data_dir = Path(tempfile.mkdtemp(prefix="cg-keycloak-attached-"))
+    server = KeycloakServer(
+        url=url.rstrip("/"),
+        admin_user=os.environ.get("CITYGUARD_TEST_KEYCLOAK_ADMIN", "cg-admin"),
+        admin_password=os.environ.get(ADMIN_PASSWORD_ENV, ""),
+        data_dir=data_dir,
+        log_path=data_dir / "keycloak.log",
+    )
+    if not server.admin_password:
+        server.error = f"{ATTACH_URL_ENV} is set but {ADMIN_PASSWORD_ENV} is not"
+    return server
+
+
+def _stop_on_sigterm(server: KeycloakServer) -> None:
+    """On SIGTERM stop Keycloak first, then let the signal do what it would have done."""
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is not signal.SIG_DFL:
+        return  # someone else handles it (and pytest_unconfigure or atexit stops Keycloak)
+
+    def handler(signum: int, frame: object) -> None:
+        server.stop()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def uses_keycloak(items: list[pytest.Item]) -> bool:
