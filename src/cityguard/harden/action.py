@@ -116,13 +116,12 @@ def _run(
             summary = summarize(result, selection.control_ids)
             if not check:
                 checks = verify_enforced(workspace, request, result, selection.control_ids)
+                # only valid waivers: an expired one is the auditors' finding (check fails it),
+                # while harden, which enforced the control anyway, answers for the state alone
+                today = date.today()
+                valid = tuple(w for w in workspace.site.waivers if w.expires >= today)
                 verification = tuple(
-                    apply_waivers(
-                        roll_up_all(checks),
-                        workspace.site.waivers,
-                        workspace.inventory,
-                        date.today(),
-                    )
+                    apply_waivers(roll_up_all(checks), valid, workspace.inventory, today)
                 )
                 rec.add_check_results(checks)
                 rec.add_control_results(list(verification))
