@@ -192,9 +192,10 @@ def test_lab_host_keeps_file_capabilities_and_has_linux_base(lab) -> None:  # ty
     assert "install ok installed" in lab.ssh(HOST, "dpkg-query -W -f='${Status}' linux-base")
 
 
-def test_an_override_harden_cannot_change_exits_1_naming_control_and_file(hardened, lab) -> None:  # type: ignore[no-untyped-def]
+def test_an_override_harden_cannot_change_fails_naming_control_and_file(hardened, lab) -> None:  # type: ignore[no-untyped-def]
     """A later sysctl.d file on a read-only mount: harden cannot disable its line, so it must
-    not say success; the check it runs afterwards names the control and the file."""
+    not say success: the host's run fails (3) naming the file, and the check harden runs
+    afterwards names the control, the value in force and the file."""
     pinned = "/etc/sysctl.d/99-zzz-pinned.conf"
     lab.ssh(
         HOST,
@@ -203,7 +204,8 @@ def test_an_override_harden_cannot_change_exits_1_naming_control_and_file(harden
     )
     try:
         code, text = harden(lab, "--tags", "sysctl")
-        assert code == 1, text
+        assert code == 3, text
+        assert f"{pinned} overrides CG-NET-001" in text, text
         line = next(ln for ln in text.splitlines() if "CG-NET-001" in ln and "still fails" in ln)
         assert pinned in line and "observed 1" in line, line
     finally:

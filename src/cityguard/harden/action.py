@@ -125,7 +125,7 @@ def _run(
                 )
                 rec.add_check_results(checks)
                 rec.add_control_results(list(verification))
-                code = exit_code_after_verification(code, verification)
+                code = exit_code_after_verification(code, verification, result.failed_hosts)
                 summary["still_failing"] = [
                     {"host": c.host, "control": c.control_id, "observed": c.observed}
                     for c in verification
@@ -209,13 +209,18 @@ def verify_enforced(
 
 
 def exit_code_after_verification(
-    code: ExitCode, verification: Collection[ControlResult]
+    code: ExitCode, verification: Collection[ControlResult], failed_hosts: Collection[str] = ()
 ) -> ExitCode:
-    """A control still failing after hardening is a failure (1), whatever else happened; a
-    verification that could not run leaves the run partial (3)."""
-    outcomes = {c.outcome for c in verification}
-    if Outcome.FAIL in outcomes:
+    """A control still failing after hardening is a failure (1) where the run went through; on
+    a host where it failed (a change rolled back, a file that could not be changed) the run is
+    partial (3) already, and what still fails there is reported with it. A verification that
+    could not run leaves the run partial (3). Never 0 while a verified control fails."""
+    failing = [c for c in verification if c.outcome is Outcome.FAIL]
+    if any(c.host not in failed_hosts for c in failing):
         return ExitCode.FAILED
+    if failing and code is ExitCode.OK:
+        return ExitCode.FAILED
+    outcomes = {c.outcome for c in verification}
     if code is ExitCode.OK and Outcome.ERROR in outcomes:
         return ExitCode.PARTIAL
     return code

@@ -92,6 +92,16 @@ def test_exit_code_after_verification(
     assert action.exit_code_after_verification(playbook, verification) is expected
 
 
+def test_a_failure_on_a_host_whose_run_failed_keeps_the_run_partial() -> None:
+    """A rolled-back change leaves the host as it was: partial (3), its failures reported."""
+    failing = [control(Outcome.FAIL, "db1")]
+    assert action.exit_code_after_verification(ExitCode.PARTIAL, failing, ["db1"]) is (
+        ExitCode.PARTIAL
+    )
+    both = [*failing, control(Outcome.FAIL, "web1")]
+    assert action.exit_code_after_verification(ExitCode.PARTIAL, both, ["db1"]) is ExitCode.FAILED
+
+
 def test_each_item_of_a_change_is_recorded_against_its_own_control() -> None:
     one = {"before": "k = 1\n", "after": "k = 0\n", "before_header": "runtime"}
     changed = task(
