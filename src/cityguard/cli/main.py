@@ -23,6 +23,7 @@ from cityguard.core.exitcodes import ExitCode
 from cityguard.drill import cli as drill_cli
 from cityguard.eidas import cli as eidas_cli
 from cityguard.harden import cli as harden_cli
+from cityguard.ipv6 import cli as ipv6_cli
 from cityguard.lab import cli as lab_cli
 
 Register = Callable[
@@ -36,6 +37,7 @@ COMMANDS: tuple[Register, ...] = (
     check_cli.register,
     eidas_cli.register,
     drill_cli.register,
+    ipv6_cli.register,
     evidence.register,
     schema.register,
     docs.register,

@@ -1,0 +1,52 @@
+"""The site file's ``ipv6`` section: where the IPv6 plan is, and how a rollout proceeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from cityguard.config.errors import ConfigProblem
+from cityguard.config.scope import SectionScope
+from cityguard.config.site import SiteSection
+
+
+class Ipv6Settings(SiteSection):
+    """The IPv6 addressing plan and its rollout (`cityguard ipv6`)."""
+
+    plan: str = Field(
+        description="The IPv6 addressing plan file, relative to the site file (site prefix, "
+        "locations, segments, servers and routers; see src/cityguard/ipv6/plan.py)."
+    )
+    canary: str | None = Field(
+        default=None,
+        description="Host rolled out first, alone, before the batches (default: the first "
+        "server of the plan in name order).",
+    )
+    batch_size: int = Field(
+        default=2, ge=1, le=1000, description="Hosts per rollout batch after the canary."
+    )
+    revert_after_s: int = Field(
+        default=180,
+        ge=30,
+        le=3600,
+        description="Seconds after which a host puts its old network configuration back by "
+        "itself unless the rollout confirmed the change (the lockout guard).",
+    )
+
+    def check(self, scope: SectionScope) -> list[ConfigProblem]:
+        problems = scope.referenced_file(("plan",), self.plan)
+        inventory = scope.inventory
+        if (
+            self.canary is not None
+            and inventory is not None
+            and self.canary not in inventory.host_names()
+        ):
+            problems.append(
+                scope.problem(("canary",), f"host '{self.canary}' is not in the inventory")
+            )
+        return problems
+
+    def plan_file(self, site_path: Path) -> tuple[Path, str]:
+        """(path, how problems name it): relative to the site file as the operator typed it."""
+        return site_path.parent / self.plan, str(site_path.parent / self.plan)
