@@ -40,6 +40,8 @@ STYLE = {
 COMPARISON_SIGN = {"at-most": "≤", "at-least": "≥", "equal": "="}
 #: How many hex digits of an artifact's SHA-256 the table shows (JSON has all of them).
 SHA_PREFIX = 16
+#: How a check run's summary words the problem of a host it could not reach.
+UNREACHABLE_LINE = "unreachable: "
 
 
 class HostProblem(Protocol):
@@ -209,8 +211,13 @@ def show_run(console: Console, evidence: RunEvidence, *, diffs: bool = False) ->
     """Every record of the run as tables; a kind of record the run has none of is left out.
     With diffs, each change's diff follows the changes table."""
     _run_header(console, evidence.run)
+    problems = evidence.run.summary.get("host_problems")
+    problems = problems if isinstance(problems, dict) else {}  # a check run's, by host
     if evidence.controls:
-        _controls_tables(console, evidence.controls, title="Control results")
+        unreachable = {h for h, p in problems.items() if str(p).startswith(UNREACHABLE_LINE)}
+        _controls_tables(console, evidence.controls, title="Control results", leave_out=unreachable)
+    for host, problem in sorted(problems.items()):
+        console.print(Text.assemble((host, "magenta"), ": ", str(problem)), soft_wrap=True)
     if evidence.steps:
         _steps_table(console, evidence.steps)
     if evidence.measurements:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ from cityguard.cli.main import build_parser
 from cityguard.config import content_root
 from cityguard.core.exitcodes import ExitCode
 from cityguard.core.records import CheckResult, Outcome, roll_up_all
-from cityguard.evidence.view import check_summary, controls_json
+from cityguard.evidence import RunRecord
+from cityguard.evidence.view import RunEvidence, check_summary, controls_json, show_run
 from cityguard.verify.reachability import UNREACHABLE
 from cityguard.verify.runner import HostRun
 from cityguard.workspace import open_workspace
@@ -94,3 +96,19 @@ def test_json_names_each_host_problem() -> None:
     document = json.loads(controls_json(roll_up_all(hosts[1].results), "r1", hosts))
     assert document["host_problems"] == [{"host": "db1", "unreachable": True, "problem": WHY}]
     assert "host_problems" not in json.loads(controls_json([], "r1"))
+
+
+def test_evidence_show_says_an_unreachable_host_once_too() -> None:
+    hosts = host_runs()
+    checks = [r for h in hosts for r in h.results]
+    started = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
+    run = RunRecord(
+        "r1", "ventspils-example", "check", "ops", started, started, 1, hosts=["web1", "db1"],
+        summary={"host_problems": {"db1": WHY}},
+    )  # fmt: skip
+    out = io.StringIO()
+    evidence = RunEvidence(run, roll_up_all(checks), [], [], [], [])
+    show_run(Console(file=out, width=100), evidence)
+    text = out.getvalue()
+    assert f"db1: {WHY}" in text.splitlines()
+    assert UNREACHABLE not in text and "CG-SSH-003" in text
