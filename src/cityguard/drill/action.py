@@ -500,7 +500,7 @@ def _drill(
     workdir = f"/var/tmp/cityguard-drill-{plan.system}"
     with rec.step("restore", subject) as step, report.step("restore") as rstep:
         cleanup += [workdir, spec.restore.directory]
-        hosts.run(target, remote.as_root(f"rm -rf {workdir} && install -d -m 0755 {workdir}"), "preparing")
+        hosts.run(target, remote.prepare_workdir(workdir), "preparing")
         if any(isinstance(s, PostgresSource) for s in spec.sources):
             hosts.run(target, remote.as_root(remote.START_POSTGRES), "starting PostgreSQL", timeout=120)
         for source in spec.sources:

@@ -187,6 +187,13 @@ def restore_database(database: str, port: int, dump: str, globals_sql: str | Non
     return as_root("\n".join(steps))
 
 
+def prepare_workdir(directory: str) -> str:
+    """An empty directory the SSH user can copy into (scp runs as that user) and PostgreSQL
+    can read from."""
+    d = shlex.quote(directory)
+    return as_root(f'rm -rf {d} && install -d -m 0755 -o "${{SUDO_USER:-root}}" {d}')
+
+
 def extract_tar(archive: str, directory: str) -> str:
     d = shlex.quote(directory)
     return as_root(f"set -e\nrm -rf {d}\nmkdir -p {d}\ntar --numeric-owner -xf {shlex.quote(archive)} -C {d}")

@@ -136,7 +136,7 @@ def forget_args(system: str, keep: Mapping[str, int], *, prune: bool) -> tuple[s
     """Apply the retention to one system's snapshots, grouped by part."""
     keeps: list[str] = []
     for name, count in keep.items():
-        keeps += [f"--keep-{name.replace('_', '-')}", str(count)]
+        keeps += [f"--{name.replace('_', '-')}", str(count)]
     return (
         "forget",
         "--retry-lock",
@@ -144,7 +144,7 @@ def forget_args(system: str, keep: Mapping[str, int], *, prune: bool) -> tuple[s
         "--tag",
         f"{TAG_SYSTEM}{system}",
         "--group-by",
-        "tags",
+        "host,paths",
         *keeps,
         *(("--prune",) if prune else ()),
     )

@@ -1,0 +1,259 @@
+"""backup → drill on real lab hosts, a real restic 0.19.1 repository and real PostgreSQL.
+
+db1 gets the citizen-portal database (about 100k generated rows) and an uploads tree, web1 the
+document registry; scratch1 is cut off from the other hosts with nftables (the recovery
+segment), and the drill restores onto it. Faults: a failing pg_dump, a restore target that is
+a source host or can reach the sources, a wrong verification result, a wrong password.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from cityguard import cli
+from cityguard.config import content_root
+from cityguard.drill.restic import restic_binary
+from cityguard.config.paths import cache_dir
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "drill-Secret-7f3a9c"
+SEED = content_root() / "examples" / "site" / "data" / "citizen-portal.sql"
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+def site_copy(tmp_path: Path, lab: Any, plan: str, edit: Any) -> Path:
+    """The example site (same name, so the same lab and state) with one plan edited."""
+    target = tmp_path / "site"
+    shutil.copytree(lab.site_file.parent, target)
+    path = target / "plans" / f"{plan}.yml"
+    data = yaml.safe_load(path.read_text())
+    edit(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return target / "site.yml"
+
+
+def isolate(lab: Any, on: bool) -> None:
+    """The recovery segment: scratch1 may not open connections to the other lab hosts."""
+    if not on:
+        lab.ssh("scratch1", "nft delete table inet cgdrill 2>/dev/null || true")
+        return
+    addresses = lab.ssh(
+        "scratch1", "for h in db1 web1 router1; do getent ahosts $h | cut -d' ' -f1; done"
+    ).split()
+    v6 = sorted({a for a in addresses if ":" in a})
+    v4 = sorted({a for a in addresses if ":" not in a})
+    rules = [
+        "add table inet cgdrill",
+        "add chain inet cgdrill out { type filter hook output priority 0; policy accept; }",
+        f"add rule inet cgdrill out ip6 daddr {{ {', '.join(v6)} }} drop",
+    ]
+    if v4:
+        rules.append(f"add rule inet cgdrill out ip daddr {{ {', '.join(v4)} }} drop")
+    lab.ssh("scratch1", "nft delete table inet cgdrill 2>/dev/null; nft -f - <<'EOF'\n" + "\n".join(rules) + "\nEOF")
+
+
+def scp(lab: Any, local: Path, host: str, remote: str) -> None:
+    subprocess.run(
+        ["scp", "-q", "-F", str(lab.lab.ssh_config), "-o", "ControlPath=none", str(local), f"{host}:{remote}"],
+        check=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture(scope="module")
+def drill_lab(lab_session: Any) -> Iterator[Any]:
+    if not restic_binary(cache_dir()).exists():
+        pytest.fail("restic is not built: run tools/components/restic.sh")
+    lab = lab_session
+    scp(lab, SEED, "db1", "/tmp/citizen-portal.sql")
+    lab.ssh(
+        "db1",
+        "set -e; for i in $(seq 30); do pg_isready -q && break; sleep 1; done; "
+        "runuser -u postgres -- dropdb --if-exists citizen_portal; "
+        "runuser -u postgres -- createdb citizen_portal; "
+        "runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d citizen_portal -f /tmp/citizen-portal.sql",
+    )
+    lab.ssh(
+        "db1",
+        "set -e; for d in 2024 2025 2026; do mkdir -p /srv/citizen-portal/uploads/$d; "
+        "for i in $(seq 60); do head -c $((i * 997)) /dev/urandom > /srv/citizen-portal/uploads/$d/doc-$i.pdf; done; done",
+    )
+    lab.ssh(
+        "web1",
+        "set -e; mkdir -p /etc/document-registry; echo 'retention: 10y' > /etc/document-registry/registry.conf; "
+        "for dept in council finance schools; do mkdir -p /srv/document-registry/$dept; "
+        "for i in $(seq 40); do printf 'Decision %s of %s\\n' $i $dept > /srv/document-registry/$dept/decision-$i.txt; done; done",
+    )
+    isolate(lab, True)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CITYGUARD_STATE", str(lab.state_dir))
+        env.setenv("CITYGUARD_RESTIC_PASSWORD", PASSWORD)
+        yield lab
+    isolate(lab, False)
+
+
+def evidence(lab: Any, query: str, *params: Any) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(lab.state_dir / "evidence.sqlite") as db:
+        return db.execute(query, params).fetchall()
+
+
+def snapshots(lab: Any, system: str) -> list[dict[str, Any]]:
+    repo = lab.state_dir / "restic" / "repos" / system
+    done = subprocess.run(
+        [str(restic_binary(cache_dir())), "--repo", str(repo), "--json", "--no-cache", "snapshots"],
+        capture_output=True,
+        text=True,
+        env={"RESTIC_PASSWORD": PASSWORD, "PATH": "/usr/bin:/bin"},
+        check=True,
+        timeout=60,
+    )
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def backed_up(drill_lab: Any) -> Any:
+    site = str(drill_lab.site_file)
+    for system in ("citizen-portal", "document-registry"):
+        code, out, err = run_cli("backup", "init", system, "--site", site)
+        assert code == 0, out + err
+        code, out, err = run_cli("backup", "run", system, "--site", site, "--format", "json")
+        assert code == 0, out + err
+    return drill_lab
+
+
+def test_backup_records_snapshots_and_evidence(backed_up: Any) -> None:
+    found = snapshots(backed_up, "citizen-portal")
+    parts = sorted(t.split("=", 1)[1] for s in found for t in s["tags"] if t.startswith("cg-part="))
+    assert parts == ["manifest", "portal-db", "portal-db-globals", "uploads"]
+    rows = evidence(
+        backed_up,
+        "SELECT m.name, m.value FROM measurements m JOIN runs r ON r.id = m.run_id "
+        "WHERE r.command = 'backup run citizen-portal' AND r.exit_code = 0",
+    )
+    values = dict(rows)
+    assert values["bytes"] > 1_000_000  # a 100k-row dump and ~5 MB of uploads
+    assert values["duration_s"] > 0
+    steps = evidence(
+        backed_up,
+        "SELECT s.name, s.outcome, s.subject_kind FROM steps s JOIN runs r ON r.id = s.run_id "
+        "WHERE r.command = 'backup run citizen-portal'",
+    )
+    assert ("backup portal-db", "pass", "system") in steps
+
+
+def test_drill_restores_and_verifies(backed_up: Any) -> None:
+    code, out, err = run_cli("drill", "run", "citizen-portal", "--site", str(backed_up.site_file), "--format", "json")
+    assert code == 0, out + err
+    report = json.loads(out)
+    assert report["result"] == "pass"
+    assert [s["name"] for s in report["steps"]] == ["preflight", "snapshot", "check", "restore", "verify", "teardown"]
+    names = {m["name"]: m for m in report["measurements"]}
+    assert names["rto_s"]["met"] is True and names["rpo_s"]["met"] is True
+    assert names["bytes_restored"]["value"] > 1_000_000
+    verified = {v["check"]: v for v in report["verifications"]}
+    assert verified["verify[0]:row-counts"]["outcome"] == "pass"
+    assert "citizens=30000" in verified["verify[0]:row-counts"]["observed"]
+    assert verified["verify[3]:file-hashes"]["observed"] == "25 files match"
+    run_dir = Path(evidence(backed_up, "SELECT artifacts_dir FROM runs WHERE id = ?", report["run_id"])[0][0])
+    assert (run_dir / "drill-report.md").read_text().startswith("# Restore drill")
+    controls = evidence(
+        backed_up, "SELECT control_id, outcome, subject_kind FROM control_results WHERE run_id = ?", report["run_id"]
+    )
+    assert sorted(controls) == [
+        ("CG-DR-001", "pass", "system"),
+        ("CG-DR-002", "pass", "system"),
+        ("CG-DR-003", "pass", "system"),
+        ("CG-DR-004", "pass", "system"),
+    ]
+    # teardown: nothing left on the scratch host
+    left = backed_up.ssh("scratch1", "ls /srv/cityguard-drill /var/tmp/cityguard-drill-citizen-portal 2>&1 || true")
+    assert "No such file" in left
+    # the password is nowhere in what the runs wrote
+    for path in Path(backed_up.state_dir, "runs").rglob("*"):
+        if path.is_file():
+            assert PASSWORD not in path.read_text(errors="replace"), path
+    assert PASSWORD not in (Path(backed_up.state_dir) / "evidence.sqlite").read_bytes().decode("latin-1")
+    assert PASSWORD not in out + err
+
+
+def test_document_registry_drill(backed_up: Any) -> None:
+    code, out, err = run_cli("drill", "run", "document-registry", "--site", str(backed_up.site_file))
+    assert code == 0, out + err
+    assert "30 files match" in out or "PASS" in out
+
+
+def test_failing_pg_dump_fails_the_backup_and_leaves_no_snapshot(backed_up: Any, tmp_path: Path) -> None:
+    before = snapshots(backed_up, "citizen-portal")
+    site = site_copy(tmp_path, backed_up, "citizen-portal", lambda p: p["sources"][0].update(database="no_such_db"))
+    code, out, err = run_cli("backup", "run", "citizen-portal", "--site", str(site))
+    assert code == 3, out + err
+    assert "Traceback" not in err
+    assert "portal-db" in err
+    after = snapshots(backed_up, "citizen-portal")
+    new = [s for s in after if s["id"] not in {b["id"] for b in before}]
+    assert not [s for s in new if "cg-part=portal-db" in s["tags"] or "cg-part=manifest" in s["tags"]]
+
+
+def test_restore_onto_a_source_host_is_refused(backed_up: Any, tmp_path: Path) -> None:
+    site = site_copy(tmp_path, backed_up, "citizen-portal", lambda p: p["restore"].update(target="db1"))
+    code, out, err = run_cli("drill", "run", "citizen-portal", "--site", str(site))
+    assert code == 2
+    assert "citizen-portal.yml:" in err and "restore.target: 'db1' is a source host" in err
+    assert "Traceback" not in err
+
+
+def test_target_that_reaches_the_sources_is_refused(backed_up: Any) -> None:
+    isolate(backed_up, False)
+    try:
+        code, out, err = run_cli("drill", "run", "citizen-portal", "--site", str(backed_up.site_file))
+    finally:
+        isolate(backed_up, True)
+    assert code == 1, out + err
+    assert "can reach source services" in out and "db1:5432" in out
+    assert "restore" not in [line.split()[1] for line in out.splitlines() if line.startswith("│ restore")]
+
+
+def test_wrong_verification_result_fails_and_says_which(backed_up: Any, tmp_path: Path) -> None:
+    site = site_copy(tmp_path, backed_up, "citizen-portal", lambda p: p["verify"][1].update(expect="19999"))
+    code, out, err = run_cli("drill", "run", "citizen-portal", "--site", str(site))
+    assert code == 1, out + err
+    assert "verify[1]:sql: got 20000, expected 19999" in out
+
+
+def test_wrong_password_is_one_clear_error(backed_up: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CITYGUARD_RESTIC_PASSWORD", "not-the-password")
+    code, out, err = run_cli("backup", "run", "document-registry", "--site", str(backed_up.site_file))
+    assert code == 3
+    assert "wrong repository password" in err
+    assert "Traceback" not in err and "not-the-password" not in out + err
+
+
+def test_plan_problems_are_reported_all_at_once(backed_up: Any, tmp_path: Path) -> None:
+    def edit(plan: dict[str, Any]) -> None:
+        plan["targets"]["rpo"] = "soon"
+        plan["sources"][0]["host"] = "db9"
+        plan["schedule"]["backup"] = "every full moon"
+
+    site = site_copy(tmp_path, backed_up, "citizen-portal", edit)
+    code, out, err = run_cli("backup", "run", "citizen-portal", "--site", str(site))
+    assert code == 2
+    assert "targets.rpo: 'soon' is not a duration" in err
+    assert "Traceback" not in err
