@@ -21,6 +21,7 @@ import yaml
 # the session's Keycloak for the eIDAS tests: started in the background right after collection
 from keycloak_server import keycloak, pytest_collection_finish, pytest_unconfigure  # noqa: F401
 
+from cityguard.cli.main import build_parser
 from cityguard.config import content_root, load_site
 from cityguard.lab import Lab, LabError
 from cityguard.lab import lab as lab_engine
@@ -72,6 +73,7 @@ def root() -> None:
 def lab_session(root: None) -> Iterator[LabSession]:
     state_dir = Path(tempfile.mkdtemp(prefix="cgt-", dir="/tmp"))
     lab: Lab | None = None
+    build_parser()  # registers the areas' site sections, as the command line does
     try:
         with pytest.MonkeyPatch.context() as env:
             env.setenv("CITYGUARD_STATE", str(state_dir))
