@@ -23,8 +23,8 @@ import yaml
 
 from cityguard import cli
 from cityguard.config import content_root
-from cityguard.drill.restic import restic_binary
 from cityguard.config.paths import cache_dir
+from cityguard.drill.restic import restic_binary
 
 pytestmark = pytest.mark.integration
 
@@ -67,12 +67,26 @@ def isolate(lab: Any, on: bool) -> None:
     ]
     if v4:
         rules.append(f"add rule inet cgdrill out ip daddr {{ {', '.join(v4)} }} drop")
-    lab.ssh("scratch1", "nft delete table inet cgdrill 2>/dev/null; nft -f - <<'EOF'\n" + "\n".join(rules) + "\nEOF")
+    lab.ssh(
+        "scratch1",
+        "nft delete table inet cgdrill 2>/dev/null; nft -f - <<'EOF'\n"
+        + "\n".join(rules)
+        + "\nEOF",
+    )
 
 
 def scp(lab: Any, local: Path, host: str, remote: str) -> None:
     subprocess.run(
-        ["scp", "-q", "-F", str(lab.lab.ssh_config), "-o", "ControlPath=none", str(local), f"{host}:{remote}"],
+        [
+            "scp",
+            "-q",
+            "-F",
+            str(lab.lab.ssh_config),
+            "-o",
+            "ControlPath=none",
+            str(local),
+            f"{host}:{remote}",
+        ],
         check=True,
         timeout=60,
     )
@@ -89,18 +103,22 @@ def drill_lab(lab_session: Any) -> Iterator[Any]:
         "set -e; for i in $(seq 30); do pg_isready -q && break; sleep 1; done; "
         "runuser -u postgres -- dropdb --if-exists citizen_portal; "
         "runuser -u postgres -- createdb citizen_portal; "
-        "runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d citizen_portal -f /tmp/citizen-portal.sql",
+        "runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d citizen_portal "
+        "-f /tmp/citizen-portal.sql",
     )
     lab.ssh(
         "db1",
         "set -e; for d in 2024 2025 2026; do mkdir -p /srv/citizen-portal/uploads/$d; "
-        "for i in $(seq 60); do head -c $((i * 997)) /dev/urandom > /srv/citizen-portal/uploads/$d/doc-$i.pdf; done; done",
+        "for i in $(seq 60); do head -c $((i * 997)) /dev/urandom "
+        "> /srv/citizen-portal/uploads/$d/doc-$i.pdf; done; done",
     )
     lab.ssh(
         "web1",
-        "set -e; mkdir -p /etc/document-registry; echo 'retention: 10y' > /etc/document-registry/registry.conf; "
+        "set -e; mkdir -p /etc/document-registry; "
+        "echo 'retention: 10y' > /etc/document-registry/registry.conf; "
         "for dept in council finance schools; do mkdir -p /srv/document-registry/$dept; "
-        "for i in $(seq 40); do printf 'Decision %s of %s\\n' $i $dept > /srv/document-registry/$dept/decision-$i.txt; done; done",
+        "for i in $(seq 40); do printf 'Decision %s of %s\\n' $i $dept "
+        "> /srv/document-registry/$dept/decision-$i.txt; done; done",
     )
     isolate(lab, True)
     with pytest.MonkeyPatch.context() as env:
@@ -160,11 +178,20 @@ def test_backup_records_snapshots_and_evidence(backed_up: Any) -> None:
 
 
 def test_drill_restores_and_verifies(backed_up: Any) -> None:
-    code, out, err = run_cli("drill", "run", "citizen-portal", "--site", str(backed_up.site_file), "--format", "json")
+    code, out, err = run_cli(
+        "drill", "run", "citizen-portal", "--site", str(backed_up.site_file), "--format", "json"
+    )
     assert code == 0, out + err
     report = json.loads(out)
     assert report["result"] == "pass"
-    assert [s["name"] for s in report["steps"]] == ["preflight", "snapshot", "check", "restore", "verify", "teardown"]
+    assert [s["name"] for s in report["steps"]] == [
+        "preflight",
+        "snapshot",
+        "check",
+        "restore",
+        "verify",
+        "teardown",
+    ]
     names = {m["name"]: m for m in report["measurements"]}
     assert names["rto_s"]["met"] is True and names["rpo_s"]["met"] is True
     assert names["bytes_restored"]["value"] > 1_000_000
@@ -172,10 +199,14 @@ def test_drill_restores_and_verifies(backed_up: Any) -> None:
     assert verified["verify[0]:row-counts"]["outcome"] == "pass"
     assert "citizens=30000" in verified["verify[0]:row-counts"]["observed"]
     assert verified["verify[3]:file-hashes"]["observed"] == "25 files match"
-    run_dir = Path(evidence(backed_up, "SELECT artifacts_dir FROM runs WHERE id = ?", report["run_id"])[0][0])
+    run_dir = Path(
+        evidence(backed_up, "SELECT artifacts_dir FROM runs WHERE id = ?", report["run_id"])[0][0]
+    )
     assert (run_dir / "drill-report.md").read_text().startswith("# Restore drill")
     controls = evidence(
-        backed_up, "SELECT control_id, outcome, subject_kind FROM control_results WHERE run_id = ?", report["run_id"]
+        backed_up,
+        "SELECT control_id, outcome, subject_kind FROM control_results WHERE run_id = ?",
+        report["run_id"],
     )
     assert sorted(controls) == [
         ("CG-DR-001", "pass", "system"),
@@ -184,37 +215,54 @@ def test_drill_restores_and_verifies(backed_up: Any) -> None:
         ("CG-DR-004", "pass", "system"),
     ]
     # teardown: nothing left on the scratch host
-    left = backed_up.ssh("scratch1", "ls /srv/cityguard-drill /var/tmp/cityguard-drill-citizen-portal 2>&1 || true")
+    left = backed_up.ssh(
+        "scratch1", "ls /srv/cityguard-drill /var/tmp/cityguard-drill-citizen-portal 2>&1 || true"
+    )
     assert "No such file" in left
     # the password is nowhere in what the runs wrote
     for path in Path(backed_up.state_dir, "runs").rglob("*"):
         if path.is_file():
             assert PASSWORD not in path.read_text(errors="replace"), path
-    assert PASSWORD not in (Path(backed_up.state_dir) / "evidence.sqlite").read_bytes().decode("latin-1")
+    assert PASSWORD not in (Path(backed_up.state_dir) / "evidence.sqlite").read_bytes().decode(
+        "latin-1"
+    )
     assert PASSWORD not in out + err
 
 
 def test_document_registry_drill(backed_up: Any) -> None:
-    code, out, err = run_cli("drill", "run", "document-registry", "--site", str(backed_up.site_file))
+    code, out, err = run_cli(
+        "drill", "run", "document-registry", "--site", str(backed_up.site_file)
+    )
     assert code == 0, out + err
     assert "30 files match" in out or "PASS" in out
 
 
-def test_failing_pg_dump_fails_the_backup_and_leaves_no_snapshot(backed_up: Any, tmp_path: Path) -> None:
+def test_failing_pg_dump_fails_the_backup_and_leaves_no_snapshot(
+    backed_up: Any, tmp_path: Path
+) -> None:
     before = snapshots(backed_up, "citizen-portal")
-    site = site_copy(tmp_path, backed_up, "citizen-portal", lambda p: p["sources"][0].update(database="no_such_db"))
+    site = site_copy(
+        tmp_path,
+        backed_up,
+        "citizen-portal",
+        lambda p: p["sources"][0].update(database="no_such_db"),
+    )
     code, out, err = run_cli("backup", "run", "citizen-portal", "--site", str(site))
     assert code == 3, out + err
     assert "Traceback" not in err
     assert "portal-db" in err
     after = snapshots(backed_up, "citizen-portal")
     new = [s for s in after if s["id"] not in {b["id"] for b in before}]
-    assert not [s for s in new if "cg-part=portal-db" in s["tags"] or "cg-part=manifest" in s["tags"]]
+    assert not [
+        s for s in new if "cg-part=portal-db" in s["tags"] or "cg-part=manifest" in s["tags"]
+    ]
 
 
 def test_restore_onto_a_source_host_is_refused(backed_up: Any, tmp_path: Path) -> None:
-    site = site_copy(tmp_path, backed_up, "citizen-portal", lambda p: p["restore"].update(target="db1"))
-    code, out, err = run_cli("drill", "run", "citizen-portal", "--site", str(site))
+    site = site_copy(
+        tmp_path, backed_up, "citizen-portal", lambda p: p["restore"].update(target="db1")
+    )
+    code, _, err = run_cli("drill", "run", "citizen-portal", "--site", str(site))
     assert code == 2
     assert "citizen-portal.yml:" in err and "restore.target: 'db1' is a source host" in err
     assert "Traceback" not in err
@@ -223,16 +271,22 @@ def test_restore_onto_a_source_host_is_refused(backed_up: Any, tmp_path: Path) -
 def test_target_that_reaches_the_sources_is_refused(backed_up: Any) -> None:
     isolate(backed_up, False)
     try:
-        code, out, err = run_cli("drill", "run", "citizen-portal", "--site", str(backed_up.site_file))
+        code, out, err = run_cli(
+            "drill", "run", "citizen-portal", "--site", str(backed_up.site_file)
+        )
     finally:
         isolate(backed_up, True)
     assert code == 1, out + err
     assert "can reach source services" in out and "db1:5432" in out
-    assert "restore" not in [line.split()[1] for line in out.splitlines() if line.startswith("│ restore")]
+    assert "restore" not in [
+        line.split()[1] for line in out.splitlines() if line.startswith("│ restore")
+    ]
 
 
 def test_wrong_verification_result_fails_and_says_which(backed_up: Any, tmp_path: Path) -> None:
-    site = site_copy(tmp_path, backed_up, "citizen-portal", lambda p: p["verify"][1].update(expect="19999"))
+    site = site_copy(
+        tmp_path, backed_up, "citizen-portal", lambda p: p["verify"][1].update(expect="19999")
+    )
     code, out, err = run_cli("drill", "run", "citizen-portal", "--site", str(site))
     assert code == 1, out + err
     assert "verify[1]:sql: got 20000, expected 19999" in out
@@ -240,7 +294,9 @@ def test_wrong_verification_result_fails_and_says_which(backed_up: Any, tmp_path
 
 def test_wrong_password_is_one_clear_error(backed_up: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CITYGUARD_RESTIC_PASSWORD", "not-the-password")
-    code, out, err = run_cli("backup", "run", "document-registry", "--site", str(backed_up.site_file))
+    code, out, err = run_cli(
+        "backup", "run", "document-registry", "--site", str(backed_up.site_file)
+    )
     assert code == 3
     assert "wrong repository password" in err
     assert "Traceback" not in err and "not-the-password" not in out + err
@@ -253,7 +309,7 @@ def test_plan_problems_are_reported_all_at_once(backed_up: Any, tmp_path: Path) 
         plan["schedule"]["backup"] = "every full moon"
 
     site = site_copy(tmp_path, backed_up, "citizen-portal", edit)
-    code, out, err = run_cli("backup", "run", "citizen-portal", "--site", str(site))
+    code, _, err = run_cli("backup", "run", "citizen-portal", "--site", str(site))
     assert code == 2
     assert "targets.rpo: 'soon' is not a duration" in err
     assert "Traceback" not in err

@@ -191,7 +191,9 @@ def _backup_postgres(
     newest = None
     if source.freshness is not None:
         query = remote.freshness_query(source.freshness.table, source.freshness.column)
-        done = hosts.run(source.host, remote.psql(source.database, source.port, query), "newest row")
+        done = hosts.run(
+            source.host, remote.psql(source.database, source.port, query), "newest row"
+        )
         newest = done.stdout.strip() or None
     globals_done = repo.run(
         restic.backup_from_command_args(
@@ -437,9 +439,20 @@ def _drill(
     with rec.step("snapshot", subject) as step, report.step("snapshot") as rstep:
         found = latest_set(repo, plan, scratch)
         if found is None:
-            _check(checks, plan, "snapshot:rpo", CONTROL_RPO, Outcome.FAIL, "no backup", spec.targets.rpo)
-            report.finding("snapshot", "no complete backup set in the repository",
-                           f"Run and schedule backups of {plan.system}")
+            _check(
+                checks,
+                plan,
+                "snapshot:rpo",
+                CONTROL_RPO,
+                Outcome.FAIL,
+                "no backup",
+                spec.targets.rpo,
+            )
+            report.finding(
+                "snapshot",
+                "no complete backup set in the repository",
+                f"Run and schedule backups of {plan.system}",
+            )
             step.fail("no complete backup set")
             rstep.fail()
             raise DrillFailed("no complete backup set")
@@ -458,13 +471,16 @@ def _drill(
             f"{format_duration(rpo_s)} (set {found.set_id})",
             f"at most {spec.targets.rpo}",
         )
-        rstep.detail = f"set {found.set_id} taken {found.taken_at.isoformat()}, RPO {format_duration(rpo_s)}"
+        rstep.detail = (
+            f"set {found.set_id} taken {found.taken_at.isoformat()}, RPO {format_duration(rpo_s)}"
+        )
         step.detail = rstep.detail
         if not ok:
             failed = True
             report.finding(
                 "snapshot",
-                f"RPO breached: newest backup is {format_duration(rpo_s)} old, target {spec.targets.rpo}",
+                f"RPO breached: newest backup is {format_duration(rpo_s)} old, "
+                f"target {spec.targets.rpo}",
                 "Check the backup schedule and why recent backups are missing",
             )
             step.fail()
@@ -479,12 +495,18 @@ def _drill(
             "check:integrity",
             CONTROL_INTEGRITY,
             Outcome.PASS if done_check.ok else Outcome.FAIL,
-            "no errors" if done_check.ok else "; ".join(done_check.messages[:3]) or f"{done_check.errors} errors",
+            "no errors"
+            if done_check.ok
+            else "; ".join(done_check.messages[:3]) or f"{done_check.errors} errors",
             f"restic check --read-data-subset {spec.repository.check_subset} without errors",
         )
         if not done_check.ok:
             detail = "; ".join(done_check.messages[:3]) or f"{done_check.errors} errors"
-            packs = f" (broken packs: {', '.join(done_check.broken_packs)})" if done_check.broken_packs else ""
+            packs = (
+                f" (broken packs: {', '.join(done_check.broken_packs)})"
+                if done_check.broken_packs
+                else ""
+            )
             report.finding(
                 "check",
                 f"repository integrity check failed: {detail}{packs}",
@@ -502,13 +524,18 @@ def _drill(
         cleanup += [workdir, spec.restore.directory]
         hosts.run(target, remote.prepare_workdir(workdir), "preparing")
         if any(isinstance(s, PostgresSource) for s in spec.sources):
-            hosts.run(target, remote.as_root(remote.START_POSTGRES), "starting PostgreSQL", timeout=120)
+            hosts.run(
+                target, remote.as_root(remote.START_POSTGRES), "starting PostgreSQL", timeout=120
+            )
         for source in spec.sources:
             record = found.manifest.sources.get(source.name)
             if record is None:
                 raise DrillFailed(f"the backup set has no part {source.name}")
             local = scratch / Path(record.path).name
-            repo.run(restic.dump_args(record.snapshot, record.path, str(local)), f"reading {source.name} from the repository")
+            repo.run(
+                restic.dump_args(record.snapshot, record.path, str(local)),
+                f"reading {source.name} from the repository",
+            )
             restored += local.stat().st_size
             remote_file = f"{workdir}/{local.name}"
             hosts.copy(target, local, remote_file, f"copying {source.name}")
@@ -517,18 +544,28 @@ def _drill(
                 globals_remote = None
                 if record.globals_snapshot and record.globals_path:
                     glocal = scratch / Path(record.globals_path).name
-                    repo.run(restic.dump_args(record.globals_snapshot, record.globals_path, str(glocal)), "reading the roles")
+                    repo.run(
+                        restic.dump_args(record.globals_snapshot, record.globals_path, str(glocal)),
+                        "reading the roles",
+                    )
                     globals_remote = f"{workdir}/{glocal.name}"
                     hosts.copy(target, glocal, globals_remote, "copying the roles")
                 hosts.run(
                     target,
-                    remote.restore_database(source.database, source.port, remote_file, globals_remote),
+                    remote.restore_database(
+                        source.database, source.port, remote_file, globals_remote
+                    ),
                     f"restoring {source.database} (pg_restore)",
                     timeout=6 * 3600,
                 )
                 databases.append(source.database)
             else:
-                hosts.run(target, remote.extract_tar(remote_file, f"{spec.restore.directory}/{source.name}"), f"unpacking {source.name}", timeout=6 * 3600)
+                hosts.run(
+                    target,
+                    remote.extract_tar(remote_file, f"{spec.restore.directory}/{source.name}"),
+                    f"unpacking {source.name}",
+                    timeout=6 * 3600,
+                )
             hosts.run(target, remote.as_root(f"rm -f {remote_file}"), "removing the copy")
         rstep.detail = f"{restored} bytes restored onto {target}"
         step.detail = rstep.detail
@@ -549,7 +586,9 @@ def _drill(
         if wrong:
             failed = True
             for line in wrong:
-                report.finding("verify", line, "Find why the restored data differs and fix the backup")
+                report.finding(
+                    "verify", line, "Find why the restored data differs and fix the backup"
+                )
             step.fail("; ".join(wrong))
             rstep.fail("; ".join(wrong))
         else:
@@ -571,8 +610,11 @@ def _drill(
     )
     if not rto.met:
         failed = True
-        report.finding("rto", f"RTO breached: {format_duration(rto_s)}, target {spec.targets.rto}",
-                       "Speed up the restore (parallel pg_restore, faster storage) or revise the target")
+        report.finding(
+            "rto",
+            f"RTO breached: {format_duration(rto_s)}, target {spec.targets.rto}",
+            "Speed up the restore (parallel pg_restore, faster storage) or revise the target",
+        )
     return ExitCode.FAILED if failed else ExitCode.OK
 
 
@@ -597,44 +639,92 @@ def _isolation_targets(plan: Plan) -> list[tuple[str, int]]:
     return [(host, port) for host in sorted(ports) for port in sorted(ports[host])]
 
 
-def _verify(item: Any, plan: Plan, found: BackupSet, hosts: Hosts, target: str) -> tuple[Outcome, str, str]:
+def _verify(
+    item: Any, plan: Plan, found: BackupSet, hosts: Hosts, target: str
+) -> tuple[Outcome, str, str]:
     kind = item.kind
     try:
         if kind == "sql":
             source = plan.source(item.source)
             assert isinstance(source, PostgresSource)
-            done = hosts.run(target, remote.psql(source.database, source.port, item.query), "running a verification query", check=False)
+            done = hosts.run(
+                target,
+                remote.psql(source.database, source.port, item.query),
+                "running a verification query",
+                check=False,
+            )
             if not done.ok:
-                return Outcome.FAIL, f"query failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}", item.expect
+                return (
+                    Outcome.FAIL,
+                    f"query failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}",
+                    item.expect,
+                )
             observed = done.stdout.strip()
-            return (Outcome.PASS if observed == item.expect.strip() else Outcome.FAIL), observed, item.expect
+            return (
+                (Outcome.PASS if observed == item.expect.strip() else Outcome.FAIL),
+                observed,
+                item.expect,
+            )
         if kind == "row-counts":
             source = plan.source(item.source)
             assert isinstance(source, PostgresSource)
             expected = found.manifest.sources[source.name].row_counts
-            done = hosts.run(target, remote.psql(source.database, source.port, remote.row_counts_query(list(expected))), "counting restored rows")
+            done = hosts.run(
+                target,
+                remote.psql(source.database, source.port, remote.row_counts_query(list(expected))),
+                "counting restored rows",
+            )
             observed_counts = remote.parse_row_counts(done.stdout)
             diffs = mf.count_differences(expected, observed_counts)
             text = ", ".join(f"{t}={n}" for t, n in sorted(observed_counts.items()))
-            return (Outcome.FAIL if diffs else Outcome.PASS), ("; ".join(diffs) or text), "counts at backup time"
+            return (
+                (Outcome.FAIL if diffs else Outcome.PASS),
+                ("; ".join(diffs) or text),
+                "counts at backup time",
+            )
         if kind == "file-hashes":
             source = plan.source(item.source)
             expected_hashes = found.manifest.sources[source.name].hashes
             if not expected_hashes:
                 return Outcome.FAIL, "no hashes recorded at backup time", "a sample of hashes"
             directory = f"{plan.spec.restore.directory}/{source.name}"
-            done = hosts.run(target, remote.hashes_under(directory, sorted(expected_hashes)), "hashing restored files")
-            observed_hashes = {"/" + p.removeprefix("./"): d for p, d in remote.parse_sha256sum(done.stdout).items()}
+            done = hosts.run(
+                target,
+                remote.hashes_under(directory, sorted(expected_hashes)),
+                "hashing restored files",
+            )
+            observed_hashes = {
+                "/" + p.removeprefix("./"): d
+                for p, d in remote.parse_sha256sum(done.stdout).items()
+            }
             diffs = mf.hash_differences(expected_hashes, observed_hashes)
-            return (Outcome.FAIL if diffs else Outcome.PASS), ("; ".join(diffs[:5]) or f"{len(expected_hashes)} files match"), f"{len(expected_hashes)} hashes from backup time"
+            return (
+                (Outcome.FAIL if diffs else Outcome.PASS),
+                ("; ".join(diffs[:5]) or f"{len(expected_hashes)} files match"),
+                f"{len(expected_hashes)} hashes from backup time",
+            )
         if kind == "tcp":
-            done = hosts.run(target, remote.probe_ports([("127.0.0.1", item.port)]), "probing the restored service")
+            done = hosts.run(
+                target,
+                remote.probe_ports([("127.0.0.1", item.port)]),
+                "probing the restored service",
+            )
             ok = bool(remote.parse_open(done.stdout))
-            return (Outcome.PASS if ok else Outcome.FAIL), ("open" if ok else "closed"), f"port {item.port} open"
+            return (
+                (Outcome.PASS if ok else Outcome.FAIL),
+                ("open" if ok else "closed"),
+                f"port {item.port} open",
+            )
         if kind == "http":
-            done = hosts.run(target, remote.http_status(item.port, item.path), "probing the restored service")
+            done = hosts.run(
+                target, remote.http_status(item.port, item.path), "probing the restored service"
+            )
             observed = done.stdout.strip()
-            return (Outcome.PASS if observed == str(item.status) else Outcome.FAIL), observed, str(item.status)
+            return (
+                (Outcome.PASS if observed == str(item.status) else Outcome.FAIL),
+                observed,
+                str(item.status),
+            )
     except ProcessError as error:
         return Outcome.ERROR, str(error), "a result"
     raise ValueError(f"unknown verification kind {kind}")
@@ -652,6 +742,13 @@ def _teardown(
     port = next((s.port for s in plan.spec.sources if isinstance(s, PostgresSource)), 5432)
     try:
         with rec.step("teardown", subject), report.step("teardown"):
-            hosts.run(plan.spec.restore.target, remote.teardown(databases, port, paths), "tearing down", timeout=300)
+            hosts.run(
+                plan.spec.restore.target,
+                remote.teardown(databases, port, paths),
+                "tearing down",
+                timeout=300,
+            )
     except CityguardError as error:
-        report.finding("teardown", f"teardown failed: {error}", f"Clean {plan.spec.restore.target} by hand")
+        report.finding(
+            "teardown", f"teardown failed: {error}", f"Clean {plan.spec.restore.target} by hand"
+        )

@@ -36,7 +36,9 @@ def register(
     drill_run.add_argument("system", help="information system (its plan's system name)")
     drill_run.add_argument("--format", choices=("table", "json"), default="table")
     drill_run.set_defaults(func=run_drill)
-    status = drill_sub.add_parser("status", parents=[common], help="backup age and last drill per system")
+    status = drill_sub.add_parser(
+        "status", parents=[common], help="backup age and last drill per system"
+    )
     status.add_argument("--format", choices=("table", "json"), default="table")
     status.set_defaults(func=run_status)
 

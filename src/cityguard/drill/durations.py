@@ -27,7 +27,7 @@ def format_duration(seconds: float) -> str:
     """``3725`` → ``1h02m05s``; under a minute with one decimal (``12.3s``)."""
     if seconds < 60:
         return f"{seconds:.1f}s"
-    whole = int(round(seconds))
+    whole = round(seconds)
     days, rest = divmod(whole, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)

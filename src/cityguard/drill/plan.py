@@ -47,7 +47,9 @@ def _absolute(value: str) -> str:
 
 
 class Targets(_Model):
-    rpo: str = Field(description="Recovery point objective: the most data loss accepted (e.g. 24h).")
+    rpo: str = Field(
+        description="Recovery point objective: the most data loss accepted (e.g. 24h)."
+    )
     rto: str = Field(description="Recovery time objective: the longest restore accepted (e.g. 1h).")
 
     @field_validator("rpo", "rto")
@@ -85,7 +87,8 @@ class PostgresSource(_Model):
     port: int = Field(default=5432, ge=1, le=65535, description="PostgreSQL port.")
     tables: list[str] = Field(
         default_factory=list,
-        description="Tables whose row counts are recorded at backup time and compared after restore.",
+        description="Tables whose row counts are recorded at backup time and compared after "
+        "restore.",
     )
     freshness: Freshness | None = Field(
         default=None, description="Newest row timestamp, for the achieved RPO in the restored data."
@@ -407,7 +410,9 @@ def _cross_problems(
     names: set[str] = set()
     for index, source in enumerate(spec.sources):
         if source.host not in known:
-            problems.append(doc.problem(("sources", index, "host"), f"no host '{source.host}' in the inventory"))
+            problems.append(
+                doc.problem(("sources", index, "host"), f"no host '{source.host}' in the inventory")
+            )
         if source.name in names:
             problems.append(doc.problem(("sources", index, "name"), "another source has this name"))
         names.add(source.name)
@@ -431,10 +436,10 @@ def _cross_problems(
     kinds = {source.name: source.kind for source in spec.sources}
     wanted = {"sql": "postgresql", "row-counts": "postgresql", "file-hashes": "files"}
     for index, step in enumerate(spec.verify):
-        need = wanted.get(step.kind)
-        if need is None:
+        if isinstance(step, TcpStep | HttpStep):
             continue
-        name = getattr(step, "source")
+        need = wanted[step.kind]
+        name = step.source
         if name not in kinds:
             problems.append(doc.problem(("verify", index, "source"), f"no source named '{name}'"))
         elif kinds[name] != need:
@@ -443,7 +448,9 @@ def _cross_problems(
             )
         elif step.kind == "row-counts" and not _tables_of(spec, name):
             problems.append(
-                doc.problem(("verify", index, "source"), f"source '{name}' lists no tables to count")
+                doc.problem(
+                    ("verify", index, "source"), f"source '{name}' lists no tables to count"
+                )
             )
     return problems
 
@@ -457,14 +464,28 @@ def _tables_of(spec: PlanFile, name: str) -> list[str]:
 
 def _resolve(doc: YamlDocument, spec: PlanFile, path: Path, state_dir: Path) -> Plan:
     repo = spec.repository
-    password = make_secret_ref(repo, "password", root=path.parent, origin=_origin(doc, "password", repo))
+    password = make_secret_ref(
+        repo, "password", root=path.parent, origin=_origin(doc, "password", repo)
+    )
     assert password is not None  # the model requires exactly one
     access = secret = None
     if repo.s3 is not None:
         s3 = repo.s3
-        location = f"s3:{s3.endpoint}/{s3.bucket}" + (f"/{s3.prefix.strip('/')}" if s3.prefix.strip("/") else "")
-        access = make_secret_ref(s3, "access_key", root=path.parent, origin=_origin(doc, "access_key", s3, ("repository", "s3")))
-        secret = make_secret_ref(s3, "secret_key", root=path.parent, origin=_origin(doc, "secret_key", s3, ("repository", "s3")))
+        location = f"s3:{s3.endpoint}/{s3.bucket}" + (
+            f"/{s3.prefix.strip('/')}" if s3.prefix.strip("/") else ""
+        )
+        access = make_secret_ref(
+            s3,
+            "access_key",
+            root=path.parent,
+            origin=_origin(doc, "access_key", s3, ("repository", "s3")),
+        )
+        secret = make_secret_ref(
+            s3,
+            "secret_key",
+            root=path.parent,
+            origin=_origin(doc, "secret_key", s3, ("repository", "s3")),
+        )
     else:
         assert repo.path is not None
         local = Path(repo.path)
@@ -472,7 +493,9 @@ def _resolve(doc: YamlDocument, spec: PlanFile, path: Path, state_dir: Path) -> 
     return Plan(spec, path, doc.file, password, location, access, secret)
 
 
-def _origin(doc: YamlDocument, name: str, settings: BaseModel, at: KeyPath = ("repository",)) -> str:
+def _origin(
+    doc: YamlDocument, name: str, settings: BaseModel, at: KeyPath = ("repository",)
+) -> str:
     for suffix in ("_env", "_file", "_credential"):
         if getattr(settings, f"{name}{suffix}", None) is not None:
             problem = doc.problem((*at, f"{name}{suffix}"), "")

@@ -74,7 +74,8 @@ def row_counts_query(tables: Sequence[str]) -> str:
 
 
 def freshness_query(table: str, column: str) -> str:
-    return f"SELECT to_char(max({column}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM {table}"
+    stamp = '\'YYYY-MM-DD"T"HH24:MI:SS"Z"\''
+    return f"SELECT to_char(max({column}) AT TIME ZONE 'UTC', {stamp}) FROM {table}"
 
 
 def parse_rows(output: str) -> list[list[str]]:
@@ -88,16 +89,15 @@ def parse_row_counts(output: str) -> dict[str, int]:
 def tar_create(paths: Sequence[str]) -> str:
     """A tar stream of ``paths`` (absolute) on standard output, with numeric owners."""
     relative = [p.lstrip("/") or "." for p in paths]
-    return shlex.join(["sudo", "-n", "tar", "--numeric-owner", "-cf", "-", "-C", "/", "--", *relative])
+    return shlex.join(
+        ["sudo", "-n", "tar", "--numeric-owner", "-cf", "-", "-C", "/", "--", *relative]
+    )
 
 
 def sample_hashes(paths: Sequence[str], count: int) -> str:
     """SHA-256 of ``count`` random regular files under ``paths``."""
     quoted = " ".join(shlex.quote(p) for p in paths)
-    script = (
-        f"find {quoted} -type f -print0 | shuf -z -n {int(count)} | "
-        "xargs -0 -r sha256sum --"
-    )
+    script = f"find {quoted} -type f -print0 | shuf -z -n {int(count)} | xargs -0 -r sha256sum --"
     return as_root(script)
 
 
@@ -114,7 +114,9 @@ def parse_sha256sum(output: str) -> dict[str, str]:
 def hashes_under(directory: str, paths: Sequence[str]) -> str:
     """SHA-256 of ``paths`` (absolute, as on the source) restored under ``directory``."""
     relative = [f"./{p.lstrip('/')}" for p in paths]
-    script = f"cd {shlex.quote(directory)} && sha256sum -- {' '.join(shlex.quote(p) for p in relative)}"
+    script = (
+        f"cd {shlex.quote(directory)} && sha256sum -- {' '.join(shlex.quote(p) for p in relative)}"
+    )
     return as_root(script + " || true")
 
 
@@ -178,7 +180,10 @@ def restore_database(database: str, port: int, dump: str, globals_sql: str | Non
     steps = ["set -e"]
     if globals_sql:
         # roles that already exist (postgres) make psql complain; the rest is created
-        steps.append(f"runuser -u postgres -- psql -X -q -p {port} -f {shlex.quote(globals_sql)} >/dev/null 2>&1 || true")
+        steps.append(
+            f"runuser -u postgres -- psql -X -q -p {port} -f {shlex.quote(globals_sql)}"
+            " >/dev/null 2>&1 || true"
+        )
     steps += [
         f"runuser -u postgres -- dropdb --if-exists -p {port} {db}",
         f"runuser -u postgres -- createdb -p {port} {db}",
@@ -196,7 +201,9 @@ def prepare_workdir(directory: str) -> str:
 
 def extract_tar(archive: str, directory: str) -> str:
     d = shlex.quote(directory)
-    return as_root(f"set -e\nrm -rf {d}\nmkdir -p {d}\ntar --numeric-owner -xf {shlex.quote(archive)} -C {d}")
+    return as_root(
+        f"set -e\nrm -rf {d}\nmkdir -p {d}\ntar --numeric-owner -xf {shlex.quote(archive)} -C {d}"
+    )
 
 
 def teardown(database_names: Sequence[str], port: int, paths: Sequence[str]) -> str:

@@ -132,7 +132,9 @@ class DrillReport:
             {
                 "name": s.name,
                 "outcome": s.outcome,
-                "duration_s": round(((s.finished_at or s.started_at) - s.started_at).total_seconds(), 3),
+                "duration_s": round(
+                    ((s.finished_at or s.started_at) - s.started_at).total_seconds(), 3
+                ),
                 "detail": s.detail,
             }
             for s in self.steps
@@ -152,7 +154,8 @@ def render_markdown(report: DrillReport) -> str:
         "",
         f"- Result: **{report.result.upper()}**",
         f"- Started: {data['started_at']}; finished: {data['finished_at']}",
-        f"- Owner: {report.owner}; plan: `{report.plan_file}`; restore target: `{report.restore_target}`",
+        f"- Owner: {report.owner}; plan: `{report.plan_file}`; "
+        f"restore target: `{report.restore_target}`",
         f"- Targets: RPO {report.targets['rpo']}, RTO {report.targets['rto']}",
         "",
         "## Steps",
@@ -162,17 +165,31 @@ def render_markdown(report: DrillReport) -> str:
     ]
     for step in data["steps"]:
         detail = (step["detail"] or "").replace("|", "\\|")
-        lines.append(f"| {step['name']} | {step['outcome']} | {format_duration(step['duration_s'])} | {detail} |")
+        lines.append(
+            f"| {step['name']} | {step['outcome']} | {format_duration(step['duration_s'])} "
+            f"| {detail} |"
+        )
     lines += ["", "## Measurements", "", "| name | value | target | met |", "|---|---|---|---|"]
     for m in report.measurements:
         value = format_duration(m["value"]) if m["unit"] == "s" else f"{m['value']:.0f} {m['unit']}"
-        target = "" if m["target"] is None else (format_duration(m["target"]) if m["unit"] == "s" else str(m["target"]))
+        target = (
+            ""
+            if m["target"] is None
+            else (format_duration(m["target"]) if m["unit"] == "s" else str(m["target"]))
+        )
         met = {True: "yes", False: "**no**", None: ""}[m["met"]]
         lines.append(f"| {m['name']} | {value} | {target} | {met} |")
-    lines += ["", "## Verification", "", "| check | outcome | observed | expected |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "## Verification",
+        "",
+        "| check | outcome | observed | expected |",
+        "|---|---|---|---|",
+    ]
     for v in report.verifications:
         lines.append(
-            f"| {v['check']} | {v['outcome']} | {v['observed'].replace('|', '/')} | {v['expected'].replace('|', '/')} |"
+            f"| {v['check']} | {v['outcome']} | {v['observed'].replace('|', '/')} "
+            f"| {v['expected'].replace('|', '/')} |"
         )
     lines += ["", "## Deviations and corrective actions", ""]
     if not report.findings:

@@ -50,7 +50,9 @@ class DrillSettings(SiteSection):
         inventory = scope.inventory
         if inventory is not None and self.scratch_group not in inventory.groups:
             problems.append(
-                scope.problem(("scratch_group",), f"no group '{self.scratch_group}' in the inventory")
+                scope.problem(
+                    ("scratch_group",), f"no group '{self.scratch_group}' in the inventory"
+                )
             )
         return problems
 

@@ -43,7 +43,9 @@ def drill_status(workspace: Workspace) -> list[StatusRow]:
         for system, plan in sorted(area.plans.items()):
             backups = [r for r in runs if r.command == f"backup run {system}"]
             good = [r for r in backups if r.exit_code == 0]
-            drills = [r for r in runs if r.command == f"drill run {system}" and r.exit_code is not None]
+            drills = [
+                r for r in runs if r.command == f"drill run {system}" and r.exit_code is not None
+            ]
             rto = store.measurement_series("rto_s", Subject(SubjectKind.SYSTEM, system), limit=1)
             last_good = good[0] if good else None
             last_drill = drills[0] if drills else None
@@ -54,7 +56,9 @@ def drill_status(workspace: Workspace) -> list[StatusRow]:
                     rto_target_s=plan.spec.targets.rto_s,
                     last_backup_at=last_good.started_at if last_good else None,
                     last_backup_ok=(backups[0].exit_code == 0) if backups else None,
-                    backup_age_s=(now - last_good.started_at).total_seconds() if last_good else None,
+                    backup_age_s=(now - last_good.started_at).total_seconds()
+                    if last_good
+                    else None,
                     last_drill_at=last_drill.started_at if last_drill else None,
                     last_drill_result=(
                         {0: "pass", 1: "fail"}.get(last_drill.exit_code or 0, "error")

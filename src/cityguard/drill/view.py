@@ -47,7 +47,9 @@ def drill_summary(console: Console, outcome: DrillOutcome, fmt: str = "table") -
     for column in ("step", "outcome", "duration", "detail"):
         table.add_column(column)
     for step in report.to_dict()["steps"]:
-        table.add_row(step["name"], step["outcome"], format_duration(step["duration_s"]), step["detail"] or "")
+        table.add_row(
+            step["name"], step["outcome"], format_duration(step["duration_s"]), step["detail"] or ""
+        )
     console.print(table)
     for m in report.measurements:
         value = format_duration(m["value"]) if m["unit"] == "s" else f"{m['value']:.0f} {m['unit']}"
@@ -63,14 +65,33 @@ def drill_summary(console: Console, outcome: DrillOutcome, fmt: str = "table") -
 
 def status_table(console: Console, rows: list[StatusRow], fmt: str = "table") -> None:
     if fmt == "json":
-        console.print_json(json.dumps([asdict(r) | {"rpo_met": r.rpo_met} for r in rows], default=str))
+        console.print_json(
+            json.dumps([asdict(r) | {"rpo_met": r.rpo_met} for r in rows], default=str)
+        )
         return
     table = Table(title="Disaster recovery status")
-    for column in ("system", "last backup", "age / RPO", "last drill", "RTO / target", "next backup", "next drill"):
+    for column in (
+        "system",
+        "last backup",
+        "age / RPO",
+        "last drill",
+        "RTO / target",
+        "next backup",
+        "next drill",
+    ):
         table.add_column(column)
     for r in rows:
-        age = "never" if r.backup_age_s is None else f"{format_duration(r.backup_age_s)} / {format_duration(r.rpo_target_s)}" + ("" if r.rpo_met else " BREACH")
-        rto = "" if r.last_rto_s is None else f"{format_duration(r.last_rto_s)} / {format_duration(r.rto_target_s)}"
+        age = (
+            "never"
+            if r.backup_age_s is None
+            else f"{format_duration(r.backup_age_s)} / {format_duration(r.rpo_target_s)}"
+            + ("" if r.rpo_met else " BREACH")
+        )
+        rto = (
+            ""
+            if r.last_rto_s is None
+            else f"{format_duration(r.last_rto_s)} / {format_duration(r.rto_target_s)}"
+        )
         table.add_row(
             r.system,
             r.last_backup_at.isoformat(timespec="seconds") if r.last_backup_at else "never",

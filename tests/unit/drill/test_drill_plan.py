@@ -54,7 +54,11 @@ def test_shape_problems_are_all_reported_with_lines(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load(plan_file(tmp_path, edit))
     lines = caught.value.lines()
-    assert any(line.startswith("citizen-portal.yml:") and "targets.rto: 'quickly' is not a duration" in line for line in lines)
+    assert any(
+        line.startswith("citizen-portal.yml:")
+        and "targets.rto: 'quickly' is not a duration" in line
+        for line in lines
+    )
     assert any("sources[0]" in line for line in lines)
     assert any("repository.password: unknown key" in line for line in lines)
     assert any("owner: required key is missing" in line for line in lines)
@@ -84,7 +88,10 @@ def test_cross_problems_all_at_once(tmp_path: Path) -> None:
         p["verify"][1]["source"] = "nothing"
 
     with pytest.raises(ConfigError) as caught:
-        load(plan_file(tmp_path, edit), calendar=lambda expr: "bad calendar" if "01:30" in expr else None)
+        load(
+            plan_file(tmp_path, edit),
+            calendar=lambda expr: "bad calendar" if "01:30" in expr else None,
+        )
     text = "\n".join(caught.value.lines())
     assert "sources[0].host: no host 'db9' in the inventory" in text
     assert "verify[0].source: 'uploads' is not a postgresql source" in text
@@ -98,7 +105,10 @@ def test_two_plans_for_one_system(tmp_path: Path) -> None:
     second.write_text(first.read_text())
     with pytest.raises(ConfigError) as caught:
         load(first, second)
-    assert any("again.yml" in line and "system: also the system of" in line for line in caught.value.lines())
+    assert any(
+        "again.yml" in line and "system: also the system of" in line
+        for line in caught.value.lines()
+    )
 
 
 def test_durations() -> None:

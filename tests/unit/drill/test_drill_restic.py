@@ -27,7 +27,7 @@ def test_backup_from_command_puts_the_command_after_a_double_dash() -> None:
     )
     assert args[:3] == ("backup", "--retry-lock", restic.RETRY_LOCK)
     assert args[-5:] == ("--stdin-from-command", "--", "ssh", "db1", "pg_dump -Fc x")
-    assert ("--tag", "cg-system=s") == args[5:7]
+    assert args[5:7] == ("--tag", "cg-system=s")
 
 
 def test_tags_with_commas_are_refused() -> None:
@@ -91,7 +91,13 @@ def test_known_exit_codes_are_typed(code: int, kind: type, text: str) -> None:
 
 
 def test_unknown_exit_codes_are_failures_with_restics_message() -> None:
-    stderr = '{"message_type":"exit_error","code":130,"message":"Fatal: unable to save snapshot: context canceled"}'
+    stderr = (
+        '{"message_type":"exit_error","code":130,'
+        '"message":"Fatal: unable to save snapshot: context canceled"}'
+    )
     error = restic.error_for(130, stderr, "backing up db")
     assert type(error) is restic.ResticError
-    assert str(error) == "backing up db: restic failed (exit code 130): unable to save snapshot: context canceled"
+    assert (
+        str(error)
+        == "backing up db: restic failed (exit code 130): unable to save snapshot: context canceled"
+    )
