@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from cityguard.check import action
+from cityguard.cli.main import build_parser
 from cityguard.config import content_root
 from cityguard.core.exitcodes import ExitCode
 from cityguard.evidence.recorder import INTERRUPTED
@@ -26,6 +27,7 @@ def test_a_crashed_check_closes_its_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raised: BaseException, expected: int
 ) -> None:
     monkeypatch.setenv("CITYGUARD_STATE", str(tmp_path / "state"))
+    build_parser()  # the example site has area sections: register them as the CLI does
 
     def crash(*_args: object, **_kwargs: object) -> None:
         raise raised

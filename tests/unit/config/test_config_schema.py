@@ -21,8 +21,10 @@ import pytest
 import yaml
 from pydantic import Field
 
-from cityguard.cli.main import main
+from cityguard.cli.main import build_parser, main
 from cityguard.config import SectionSpec, SiteSection, content_root, load_site, site_schema
+from cityguard.config.errors import ConfigError
+from cityguard.config.sections import BASE_KEYS, registered_sections
 from cityguard.config.yaml_lines import parse_yaml
 from cityguard.core.context import Context
 
@@ -33,6 +35,12 @@ class Drillish(SiteSection):
     """A test area's settings."""
 
     plans: list[str] = Field(default_factory=list, description="Plan files.")
+
+
+def area_sections() -> tuple[SectionSpec, ...]:
+    """The sections the areas register, as the command line registers them (drill, eidas...)."""
+    build_parser()
+    return registered_sections()
 
 
 def example_data() -> dict[str, Any]:
@@ -131,7 +139,7 @@ def test_areas_to_come_have_no_keys_yet() -> None:
 
 
 def test_a_registered_section_is_in_the_schema() -> None:
-    schema = site_schema([SectionSpec("drillish", Drillish, "A test area.")])
+    schema = site_schema([*area_sections(), SectionSpec("drillish", Drillish, "A test area.")])
     assert schema["properties"]["drillish"]["description"] == "A test area."
     assert "drillish" not in schema["required"]
     validator = jsonschema.Draft202012Validator(schema)
@@ -142,20 +150,27 @@ def test_a_registered_section_is_in_the_schema() -> None:
 
 
 def test_example_validates_against_the_schema() -> None:
-    schema = site_schema([])
+    schema = site_schema(area_sections())
     data = example_data()
     jsonschema.validate(data, schema, cls=jsonschema.Draft202012Validator)
     assert schema_keys(schema, schema, data, "") == []
 
 
 def test_example_loads() -> None:
-    site = load_site(EXAMPLE / "site.yml", content_root(), sections=[])
+    site = load_site(EXAMPLE / "site.yml", content_root(), sections=area_sections())
     assert site.version == 1
+    assert {"drill", "eidas"} <= set(site.sections)
+
+
+def test_the_example_needs_the_areas_sections() -> None:
+    with pytest.raises(ConfigError, match="eidas: unknown key"):
+        load_site(EXAMPLE / "site.yml", content_root(), sections=[])
 
 
 def test_the_checks_catch_a_key_the_schema_lacks() -> None:
     schema = site_schema([])
-    data = {**example_data(), "drill": {"plans": []}}
+    base = {key: value for key, value in example_data().items() if key in BASE_KEYS}
+    data = {**base, "drill": {"plans": []}}
     data["evidence"] = {"dsn_env": "X", "dsn_url": "postgresql://db/x"}
     assert schema_keys(schema, schema, data, "") == ["evidence.dsn_url", "drill"]
     with pytest.raises(jsonschema.ValidationError):
@@ -163,10 +178,16 @@ def test_the_checks_catch_a_key_the_schema_lacks() -> None:
 
 
 def test_commented_examples_validate_and_load(tmp_path: Path) -> None:
-    schema = site_schema([])
+    sections = area_sections()
+    schema = site_schema(sections)
     text = (EXAMPLE / "site.yml").read_text()
     examples = list(commented_examples(text))
-    assert {key for _, data in examples for key in data} >= {"parameters", "evidence", "waivers"}
+    assert {key for _, data in examples for key in data} >= {
+        "parameters",
+        "evidence",
+        "waivers",
+        "eidas",
+    }
     site = tmp_path / "site"
     shutil.copytree(EXAMPLE, site)
     for line, snippet in examples:
@@ -174,7 +195,7 @@ def test_commented_examples_validate_and_load(tmp_path: Path) -> None:
         assert schema_keys(schema, schema, data, "") == [], f"example at line {line}"
         jsonschema.validate(data, schema, cls=jsonschema.Draft202012Validator)
         (site / "site.yml").write_text(yaml.safe_dump(data, sort_keys=False))
-        load_site(site / "site.yml", content_root(), sections=[])
+        load_site(site / "site.yml", content_root(), sections=sections)
 
 
 def test_schema_command_prints_the_schema() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from cityguard.cli.main import build_parser
 from cityguard.config import Site, cache_dir, content_root, load_site, state_dir_for
 from cityguard.core.secrets import SecretRef, forget_secrets
 
@@ -37,6 +38,12 @@ def write_site(directory: Path, text: str) -> Path:
     return site
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _area_sections() -> None:
+    """The example site has area sections (drill, eidas...): register them as the CLI does."""
+    build_parser()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in ("CITYGUARD_STATE", "CITYGUARD_CACHE", "CITYGUARD_CONTENT"):
@@ -61,7 +68,11 @@ def test_example_site_loads_with_values_resolved() -> None:
     assert site.baseline_path == REPO / "policies" / "baselines" / "municipal-server.yml"
     assert site.version == 1
     assert site.parameters == {}
-    assert site.sections == {}
+    assert {"drill", "eidas"} <= set(site.sections)
+    eidas = site.sections["eidas"]
+    assert eidas.realm_path(site.root) == REPO / "examples" / "site" / "eidas" / "realm.yml"
+    password = site.secret_ref(("eidas",), eidas, "admin_password")
+    assert password == SecretRef.env("CITYGUARD_KEYCLOAK_ADMIN_PASSWORD")
     assert site.evidence_dsn_ref == SecretRef.env("CITYGUARD_EVIDENCE_DSN")
     assert site.evidence_dsn_ref.origin == f"{site_path}:{line_of(site_path, 'dsn_env')}: " + (
         "evidence.dsn_env"
