@@ -1,0 +1,156 @@
+"""The edge to an S3 server (boto3): create or verify the off-site bucket with versioning,
+Object Lock default retention and a lifecycle rule for noncurrent versions, read its lock
+configuration back, and extend the retention of current objects.
+
+Keys come from the plan's secret references, read when used and registered for redaction;
+boto3's errors are reduced to their code and message, redacted, in one ``OffsiteError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cityguard.core.errors import CityguardError
+from cityguard.core.secrets import SecretRef, redact
+from cityguard.drill.objectlock import (
+    LockPolicy,
+    ObservedLock,
+    lifecycle_configuration,
+    lock_configuration,
+)
+
+
+class OffsiteError(CityguardError):
+    """The S3 server refused or could not be reached (exit code 3)."""
+
+
+@dataclass
+class Bucket:
+    endpoint: str
+    name: str
+    region: str
+    access_key: SecretRef
+    secret_key: SecretRef
+    attempts: int = 3
+
+    def client(self) -> Any:
+        import boto3  # type: ignore[import-untyped]
+        from botocore.config import Config  # type: ignore[import-untyped]
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=self.region,
+            aws_access_key_id=self.access_key.reveal(),
+            aws_secret_access_key=self.secret_key.reveal(),
+            config=Config(
+                retries={"max_attempts": self.attempts, "mode": "standard"},
+                connect_timeout=5,
+                read_timeout=30,
+                s3={"addressing_style": "path"},
+            ),
+        )
+
+    def ensure(self, policy: LockPolicy) -> list[str]:
+        """Create the bucket if missing, then (re)apply versioning, the default retention and
+        the lifecycle rule. Returns what was done, one line each."""
+        client = self.client()
+        done = []
+        with _errors(f"bucket {self.name}"):
+            names = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+            if self.name not in names:
+                client.create_bucket(Bucket=self.name, ObjectLockEnabledForBucket=True)
+                done.append(f"created bucket {self.name} with Object Lock")
+            client.put_bucket_versioning(
+                Bucket=self.name, VersioningConfiguration={"Status": "Enabled"}
+            )
+            client.put_object_lock_configuration(
+                Bucket=self.name, ObjectLockConfiguration=lock_configuration(policy)
+            )
+            lifecycle = _optional(
+                lambda: client.put_bucket_lifecycle_configuration(
+                    Bucket=self.name, LifecycleConfiguration=lifecycle_configuration(policy)
+                )
+            )
+        if lifecycle is None:
+            done.append(
+                "the server does not implement lifecycle rules: noncurrent versions pile up "
+                "until another job expires them"
+            )
+        done.append(
+            f"versioning on, default retention {policy.mode} {policy.retention_days} days, "
+            f"noncurrent versions expire after {policy.noncurrent_days} days"
+        )
+        return done
+
+    def observed(self) -> ObservedLock:
+        """The bucket's lock configuration as the server reports it now."""
+        client = self.client()
+        with _errors(f"reading the lock configuration of {self.name}"):
+            versioning = client.get_bucket_versioning(Bucket=self.name)
+            lock = _optional(lambda: client.get_object_lock_configuration(Bucket=self.name))
+            lifecycle = _optional(
+                lambda: client.get_bucket_lifecycle_configuration(Bucket=self.name)
+            )
+        return ObservedLock.parse(versioning, lock, lifecycle)
+
+    def extend_retention(self, policy: LockPolicy, now: datetime | None = None) -> int:
+        """Push every current object's retain-until date to now + retention where it is
+        earlier; returns how many objects were extended."""
+        client = self.client()
+        until = (now or datetime.now(UTC)) + timedelta(days=policy.retention_days)
+        extended = 0
+        with _errors(f"extending retention in {self.name}"):
+            for key in self._current_keys(client):
+                current = _optional(
+                    lambda k=key: client.get_object_retention(Bucket=self.name, Key=k)
+                )
+                have = ((current or {}).get("Retention") or {}).get("RetainUntilDate")
+                if have is not None and have >= until:
+                    continue
+                client.put_object_retention(
+                    Bucket=self.name,
+                    Key=key,
+                    Retention={"Mode": policy.mode, "RetainUntilDate": until},
+                )
+                extended += 1
+        return extended
+
+    def _current_keys(self, client: Any) -> Iterator[str]:
+        paginator = client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.name):
+            for item in page.get("Contents", []):
+                yield str(item["Key"])
+
+
+def _optional(call: Any) -> dict[str, Any] | None:
+    """A configuration the bucket may not have (the server answers with an error code)."""
+    from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+
+    try:
+        result: dict[str, Any] = call()
+    except ClientError as error:
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        if "NotFound" in code or "NoSuch" in code or code == "NotImplemented":
+            return None
+        raise
+    return result
+
+
+@contextmanager
+def _errors(what: str) -> Iterator[None]:
+    """Turns boto3's errors into one redacted line."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as error:
+        info = error.response.get("Error", {})
+        message = f"{info.get('Code', 'error')}: {info.get('Message', '')}".strip(": ")
+        raise OffsiteError(redact(f"{what}: {message}")) from None
+    except BotoCoreError as error:
+        raise OffsiteError(redact(f"{what}: {error}")) from None
