@@ -49,7 +49,7 @@ lint: setup
 	cd playbooks && PATH=$(abspath $(VENV))/bin:$$PATH ansible-lint --offline -q harden.yml
 
 bench: setup
-	for b in cli_startup lab check_speed harden_speed lynis_index; do $(VENV)/bin/python bench/$$b.py || exit 1; done
+	for b in cli_startup lab check_speed harden_speed lynis_index eidas; do $(VENV)/bin/python bench/$$b.py || exit 1; done
 
 clean-lab: setup
 	$(VENV)/bin/cityguard lab down --orphans
