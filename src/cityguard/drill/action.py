@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets as random_tokens
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ from cityguard.core.records import (
 )
 from cityguard.drill import manifest as mf
 from cityguard.drill import remote, restic
+from cityguard.drill.alerts import Event, publish
 from cityguard.drill.durations import format_duration
 from cityguard.drill.plan import FilesSource, Plan, PostgresSource, load_plans
 from cityguard.drill.report import DrillReport, Finding, write_reports
@@ -174,6 +176,7 @@ def backup_run(workspace: Workspace, system: str) -> BackupOutcome:
             ]
         )
         rec.finish(ExitCode.OK, {"set": set_id, "bytes": total, "sources": sorted(records)})
+    _publish(area, Event(plan.system, "backup", True, time.time(), run_id=rec.run_id), [])
     return BackupOutcome(rec.run_id, plan.system, set_id, ExitCode.OK, total, duration, records)
 
 
@@ -337,7 +340,27 @@ def drill_run(workspace: Workspace, system: str) -> DrillOutcome:
             rec.add_control_results(_controls(checks))
             write_reports(report, run_dir)
         rec.finish(code, report.summary())
+    measured = report.summary()["measurements"]
+    event = Event(
+        plan.system,
+        "drill",
+        code == ExitCode.OK,
+        time.time(),
+        measured.get("rto_s"),
+        measured.get("rpo_s"),
+        rec.run_id,
+    )
+    report.warnings += _publish(area, event, [f.deviation for f in report.findings])
     return DrillOutcome(rec.run_id, plan.system, code, report, report.findings)
+
+
+def _publish(area: DrillArea, event: Event, findings: list[str]) -> list[str]:
+    return publish(
+        event,
+        findings,
+        textfile_path=area.settings.metrics_textfile,
+        webhook_url=area.settings.webhook_url,
+    )
 
 
 def _tmp_root(workspace: Workspace) -> Path:

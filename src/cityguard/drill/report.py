@@ -58,6 +58,7 @@ class DrillReport:
     verifications: list[dict[str, str]] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @classmethod
     def start(cls, plan: Plan) -> DrillReport:

@@ -60,6 +60,8 @@ def drill_summary(console: Console, outcome: DrillOutcome, fmt: str = "table") -
     for finding in report.findings:
         console.print(f"finding: {finding.step}: {finding.deviation}", style="red", markup=False)
         console.print(f"  action ({finding.owner}): {finding.corrective_action}", markup=False)
+    for warning in report.warnings:
+        console.print(f"warning: {warning}", style="yellow", markup=False)
     console.print(f"run {outcome.run_id}", markup=False)
 
 
