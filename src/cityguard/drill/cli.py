@@ -36,6 +36,16 @@ def register(
     drill_run.add_argument("system", help="information system (its plan's system name)")
     drill_run.add_argument("--format", choices=("table", "json"), default="table")
     drill_run.set_defaults(func=run_drill)
+    schedule = drill_sub.add_parser(
+        "schedule",
+        parents=[common],
+        help="install backup and drill timers, or --list the next runs",
+    )
+    schedule.add_argument("--list", action="store_true", help="show the next runs; change nothing")
+    schedule.add_argument(
+        "--unit-dir", default="/etc/systemd/system", help="where the units are written"
+    )
+    schedule.set_defaults(func=run_schedule)
     status = drill_sub.add_parser(
         "status", parents=[common], help="backup age and last drill per system"
     )
@@ -78,4 +88,18 @@ def run_status(args: argparse.Namespace, ctx: Context) -> ExitCode:
 
     rows = drill_status(open_workspace(args.site))
     status_table(ctx.out, rows, args.format)
+    return ExitCode.OK
+
+
+def run_schedule(args: argparse.Namespace, ctx: Context) -> ExitCode:
+    from cityguard.drill.status import install_timers, next_runs
+    from cityguard.workspace import open_workspace
+
+    workspace = open_workspace(args.site)
+    if args.list:
+        for system, kind, expression, runs in next_runs(workspace):
+            ctx.out.print(f"{system} {kind} ({expression}): {'; '.join(runs)}", markup=False)
+        return ExitCode.OK
+    for line in install_timers(workspace, args.site, args.unit_dir):
+        ctx.out.print(line, markup=False)
     return ExitCode.OK

@@ -4,10 +4,14 @@ and the plans only: no repository or host is contacted."""
 
 from __future__ import annotations
 
+import shutil
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from cityguard.core.records import Subject, SubjectKind
+from cityguard.drill import units
 from cityguard.drill.action import load_area
 from cityguard.drill.runner import next_elapses
 from cityguard.workspace import Workspace
@@ -75,3 +79,33 @@ def drill_status(workspace: Workspace) -> list[StatusRow]:
 
 def _first(values: list[str]) -> str | None:
     return values[0] if values else None
+
+
+def next_runs(workspace: Workspace, count: int = 3) -> list[tuple[str, str, str, list[str]]]:
+    """(system, backup|drill, expression, next run times) for every plan."""
+    area = load_area(workspace)
+    found = []
+    for system, plan in sorted(area.plans.items()):
+        for kind in ("backup", "drill"):
+            expression = getattr(plan.spec.schedule, kind)
+            found.append((system, kind, expression, next_elapses(expression, count)))
+    return found
+
+
+def install_timers(workspace: Workspace, site: Path, unit_dir: str) -> list[str]:
+    """Write a service and a timer per system and kind; returns what was written. Enabling
+    them (systemctl daemon-reload; systemctl enable --now NAME.timer) is left to the operator."""
+    area = load_area(workspace)
+    directory = Path(unit_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    program = shutil.which("cityguard") or str(Path(sys.executable).with_name("cityguard"))
+    written = []
+    for system, plan in sorted(area.plans.items()):
+        for kind in ("backup", "drill"):
+            name = units.unit_name(kind, system)
+            expression = getattr(plan.spec.schedule, kind)
+            service = units.service(kind, system, program, site.resolve())
+            (directory / f"{name}.service").write_text(service, encoding="utf-8")
+            (directory / f"{name}.timer").write_text(units.timer(kind, system, expression))
+            written.append(f"{directory / name}.timer: OnCalendar={expression}")
+    return written

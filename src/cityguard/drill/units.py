@@ -1,0 +1,47 @@
+"""systemd units that run backups and drills on the control node, from the plans' schedules.
+
+Pure: unit file text only. ``cityguard drill schedule`` writes them (``--unit-dir``, default
+/etc/systemd/system) and ``--list`` shows the next runs from ``systemd-analyze calendar``. The
+repository password reaches the service through ``EnvironmentFile`` (root only, mode 0600) or
+a systemd credential, as the plan references it; never in the unit itself.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+ENV_FILE = "/etc/cityguard/cityguard.env"
+
+
+def unit_name(kind: str, system: str) -> str:
+    return f"cityguard-{kind}-{system}"
+
+
+def service(kind: str, system: str, cityguard: str, site: Path) -> str:
+    command = [cityguard, kind, "run", system, "--site", str(site), "-q"]
+    return (
+        "[Unit]\n"
+        f"Description=cityguard {kind} of {system}\n"
+        "After=network-online.target\n"
+        "Wants=network-online.target\n\n"
+        "[Service]\n"
+        "Type=oneshot\n"
+        f"EnvironmentFile=-{ENV_FILE}\n"
+        f"ExecStart={shlex.join(command)}\n"
+        "Nice=10\n"
+        "IOSchedulingClass=idle\n"
+    )
+
+
+def timer(kind: str, system: str, on_calendar: str) -> str:
+    return (
+        "[Unit]\n"
+        f"Description=cityguard {kind} of {system} ({on_calendar})\n\n"
+        "[Timer]\n"
+        f"OnCalendar={on_calendar}\n"
+        "Persistent=true\n"
+        "RandomizedDelaySec=5m\n\n"
+        "[Install]\n"
+        "WantedBy=timers.target\n"
+    )
