@@ -3,8 +3,12 @@
 ``eidas-node``: a direct eIDAS node (the eIDAS SAML attribute profile: attribute names with URI
 NameFormat, the PersonIdentifier as the principal, LoA class refs with comparison minimum).
 ``vpm``: Latvia's national login module (latvija.lv), which brokers the eIDAS node and returns
-its own persistent NameID (the person's identifier) as the subject, with the same natural-person
+its own NameID (the person's identifier) as the subject, with the same natural-person
 attributes. The profile sets the expectations verify applies (rules.py).
+
+The ``vpm`` values (SAML 2.0, a persistent NameID, the eIDAS attribute URIs and LoA class refs)
+are assumptions, not checked against VPM's integration specification: eidas/README.md lists
+each and what is known against it.
 """
 
 from __future__ import annotations
