@@ -1,11 +1,12 @@
 """IPv6 as the site's plan says: addresses, DAD, router advertisements, routes, reachability
 across segments, DNS, services on both stacks, firewall parity and the ICMPv6 RFC 4890 needs.
 
-The planned state is the host variable `cityguard_ipv6`, which `cityguard ipv6 rollout` writes
-into its run's inventory from the site's plan (src/cityguard/ipv6/hostvars.py). A check run
-without it (a host outside the plan, or a run that was not given the plan) records each check
-not-applicable, saying so. Facts come from the `ipv6-*` sections (one SSH round trip); probes
-that send packets (ping, a TCP connect, a DNS lookup) run once per host in one command.
+The planned state is the host variable `cityguard_ipv6`, which the site's `ipv6` section gives
+every run's inventory from the site's plan (src/cityguard/ipv6/hostvars.py). Without it the
+checks fail, never not-applicable: a site with no `ipv6` section has no IPv6 addressing plan,
+and a host the plan leaves out carries the reason in the variable (`unplanned`). Facts
+come from the `ipv6-*` sections (one SSH round trip); probes that send packets (ping, a TCP
+connect, a DNS lookup) run once per host in one command.
 """
 
 import ipaddress
@@ -17,7 +18,7 @@ import testinfra
 from cityguard.verify.sections.firewall import evaluate, packet_for
 from cityguard.verify.sections.ipv6 import ICMPV6_REQUIRED, listens_on_ipv6, resolved_ipv6
 
-NO_PLAN = "the host has no planned IPv6 state in this run (cityguard ipv6 rollout gives it)"
+NO_PLAN = "the site has no IPv6 addressing plan (ipv6.plan)"
 PMTU_PAYLOAD = 1452  # 1500-byte packet: 1500 - 40 (IPv6 header) - 8 (ICMPv6 header)
 
 
@@ -31,8 +32,11 @@ def planned(request):
 
 
 def plan_of(planned, expect):
+    """The host's planned state; the check fails saying why when there is none."""
     if not planned:
-        expect.not_applicable(NO_PLAN)
+        expect.fail(NO_PLAN, "no ipv6 section in the site file", "a planned IPv6 state")
+    if "unplanned" in planned:
+        expect.fail(planned["unplanned"], "not in the plan", "a planned IPv6 state")
     return planned
 
 
@@ -40,7 +44,7 @@ def plan_of(planned, expect):
 def probes(request, planned):
     """One command on the host: ping the gateway and every peer (also full-size with
     don't-fragment), connect to each peer's probe port, resolve the host's name and address."""
-    if not planned:
+    if not planned or "unplanned" in planned:
         return {}
     spec = request.config.getoption("hosts")
     target = testinfra.get_host(spec)
@@ -85,7 +89,7 @@ def _global(facts):
 @pytest.mark.controls("CG-IPV6-001")
 def test_planned_address_present_in_its_prefix(request, expect, planned):
     plan = plan_of(planned, expect)
-    facts = request.getfixturevalue("facts")  # after the plan: a host outside it is n/a
+    facts = request.getfixturevalue("facts")  # after the plan: no facts for a host outside it
     present = {a.address: a for a in _global(facts)}
     for leg in plan["legs"]:
         seen = present.get(leg["address"])
@@ -101,7 +105,7 @@ def test_planned_address_present_in_its_prefix(request, expect, planned):
 @pytest.mark.controls("CG-IPV6-002")
 def test_no_tentative_or_dadfailed_address_and_dad_on(request, expect, planned):
     plan_of(planned, expect)
-    facts = request.getfixturevalue("facts")  # after the plan: a host outside it is n/a
+    facts = request.getfixturevalue("facts")  # after the plan: no facts for a host outside it
     bad = sorted(a.text for a in facts.section("ipv6-addr") if a.flags & {"tentative", "dadfailed"})
     expect.equal(bad, [], "tentative or dadfailed addresses")
     interfaces = sorted({a.interface for a in _global(facts)})
@@ -115,7 +119,7 @@ def test_no_tentative_or_dadfailed_address_and_dad_on(request, expect, planned):
 @pytest.mark.controls("CG-IPV6-003")
 def test_no_temporary_addresses_and_router_advertisements_as_planned(request, expect, planned):
     plan = plan_of(planned, expect)
-    facts = request.getfixturevalue("facts")  # after the plan: a host outside it is n/a
+    facts = request.getfixturevalue("facts")  # after the plan: no facts for a host outside it
     temporary = sorted(a.text for a in facts.section("ipv6-addr") if "temporary" in a.flags)
     expect.equal(temporary, [], "temporary (privacy) addresses")
     for name in sorted({a.interface for a in _global(facts)}):
@@ -128,7 +132,7 @@ def test_no_temporary_addresses_and_router_advertisements_as_planned(request, ex
 @pytest.mark.controls("CG-IPV6-004")
 def test_default_route_via_planned_gateway(request, expect, planned):
     plan = plan_of(planned, expect)
-    facts = request.getfixturevalue("facts")  # after the plan: a host outside it is n/a
+    facts = request.getfixturevalue("facts")  # after the plan: no facts for a host outside it
     if plan["role"] == "router":
         expect.not_applicable("a router of the plan is the segments' gateway itself")
     defaults = sorted(
@@ -140,7 +144,7 @@ def test_default_route_via_planned_gateway(request, expect, planned):
 @pytest.mark.controls("CG-IPV6-005")
 def test_gateway_reachable_and_neighbour_usable(request, expect, planned, probes):
     plan = plan_of(planned, expect)
-    facts = request.getfixturevalue("facts")  # after the plan: a host outside it is n/a
+    facts = request.getfixturevalue("facts")  # after the plan: no facts for a host outside it
     if plan["role"] == "router":
         expect.not_applicable("a router of the plan is the segments' gateway itself")
     gateway = plan["gateway"]
@@ -178,7 +182,7 @@ def test_ptr_matches(expect, planned, probes):
 @pytest.mark.controls("CG-IPV6-009")
 def test_services_listen_on_ipv6(request, expect, planned):
     plan = plan_of(planned, expect)
-    facts = request.getfixturevalue("facts")  # after the plan: a host outside it is n/a
+    facts = request.getfixturevalue("facts")  # after the plan: no facts for a host outside it
     listeners = facts.section("tcp-listeners")
     port = int(plan["probe_port"])
     expect.equal(listens_on_ipv6(listeners, port), True, f"TCP {port} on IPv6")
@@ -227,7 +231,7 @@ def _accepted_ports(ruleset, family):
 @pytest.mark.controls("CG-IPV6-011")
 def test_firewall_parity_and_input_policy_drop(request, expect, planned):
     plan_of(planned, expect)
-    facts = request.getfixturevalue("facts")  # after the plan: a host outside it is n/a
+    facts = request.getfixturevalue("facts")  # after the plan: no facts for a host outside it
     ruleset = facts.section("system-nft")
     policies = sorted(
         f"{c.label}: {c.policy}"
@@ -243,7 +247,7 @@ def test_firewall_parity_and_input_policy_drop(request, expect, planned):
 @pytest.mark.controls("CG-IPV6-012")
 def test_required_icmpv6_accepted_and_full_size_packets_pass(request, expect, planned, probes):
     plan = plan_of(planned, expect)
-    facts = request.getfixturevalue("facts")  # after the plan: a host outside it is n/a
+    facts = request.getfixturevalue("facts")  # after the plan: no facts for a host outside it
     ruleset = facts.section("system-nft")
     dropped = []
     for name, number, state in ICMPV6_REQUIRED:

@@ -1,7 +1,9 @@
 """Everything a command needs about one site, loaded and validated once.
 
 The site file, the control catalog and baseline, the selected controls with their resolved
-parameters, and the inventory with the lab's connection details merged in when a lab is up.
+parameters, and the inventory with the lab's connection details merged in when a lab is up and
+the per-host variables the site's area sections contribute (``SiteSection.hostvars``, e.g. the
+IPv6 plan's ``cityguard_ipv6``), which harden's playbooks and check's suites both read.
 All configuration problems from these sources are reported together.
 """
 
@@ -17,6 +19,7 @@ from typing import Any
 from cityguard.catalog import Catalog, Selection, load_baseline, load_catalog, select
 from cityguard.catalog.site_rules import CatalogRule
 from cityguard.config import Site, load_site
+from cityguard.config.errors import ConfigError, ConfigProblem
 from cityguard.config.inventory import Inventory
 from cityguard.config.overlay import read_inventory_overlay
 from cityguard.config.paths import ensure_private_dir
@@ -97,6 +100,28 @@ def connected_inventory(site: Site) -> Inventory:
     return site.inventory.with_hostvars({h: v for h, v in overlay.items() if h in known})
 
 
+def section_hostvars(site: Site) -> dict[str, dict[str, Any]]:
+    """The per-host variables every area section of the site contributes (``hostvars``),
+    merged; the problems of all sections are raised together as one ConfigError."""
+    merged: dict[str, dict[str, Any]] = {}
+    problems: list[ConfigProblem] = []
+    for key, section in site.sections.items():
+        try:
+            contributed = section.hostvars(site)
+        except ConfigError as error:
+            problems.extend(error.problems)
+            continue
+        for host, values in contributed.items():
+            mine = merged.setdefault(host, {})
+            taken = sorted(set(mine) & set(values))
+            if taken:  # a bug of an area, not of the site
+                raise ValueError(f"site section {key!r} sets {', '.join(taken)} again")
+            mine.update(values)
+    if problems:
+        raise ConfigError(problems)
+    return merged
+
+
 def open_evidence_for(site_path: Path) -> EvidenceStore:
     """The evidence store of a site, for commands that only read evidence."""
     site = load_site(site_path)
@@ -111,4 +136,5 @@ def open_workspace(site_path: Path, controls: list[str] | None = None) -> Worksp
     catalog = rule.catalog if rule.catalog is not None else load_catalog(policies)
     baseline = rule.baseline or load_baseline(policies, site.baseline, catalog)
     selection = select(catalog, baseline, site.parameters, controls)
-    return Workspace(site, catalog, selection, connected_inventory(site))
+    inventory = connected_inventory(site).with_hostvars(section_hostvars(site))
+    return Workspace(site, catalog, selection, inventory)

@@ -29,6 +29,9 @@ How an area adds its section, e.g. ``drill``:
 3. Read it with ``site.section("drill", DrillSettings)`` (None when the site has no such
    section); relative paths in it are relative to ``site.root``.
 4. Add a commented example to ``examples/site/site.yml``; the schema test validates it.
+5. If the area's roles or checks need per-host state derived from its files (the IPv6 plan
+   gives each host ``cityguard_ipv6``), override ``SiteSection.hostvars(site)``: the
+   workspace merges what it returns into the inventory of every harden and check run.
 
 Outside the command line (tests, benchmarks), pass the sections to ``load_site(path,
 sections=[SectionSpec(...)])`` or register them first. This module imports nothing heavy.

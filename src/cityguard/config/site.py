@@ -96,6 +96,17 @@ class SiteSection(_Model):
         """
         return []
 
+    def hostvars(self, site: Site) -> dict[str, dict[str, Any]]:
+        """Per-host variables the area gives every run's inventory (harden, check); none by
+        default.
+
+        ``cityguard.workspace`` merges them into the inventory the playbooks and the checks
+        read, so config never imports an area. Keys are host names of ``site.inventory``; name
+        the variables after the area (``cityguard_<area>``). Raise ``ConfigError`` (located
+        lines) when the files the section names cannot give them.
+        """
+        return {}
+
 
 class SiteInfo(_Model):
     """Who the site is."""

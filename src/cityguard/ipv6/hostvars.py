@@ -1,7 +1,8 @@
 """What each host's checks and roles need from the plan: the ``cityguard_ipv6`` host variable.
 
-Pure. The rollout writes it into the run's inventory, so the playbook's roles and the IPv6
-checks read the same planned state: a server's address, segment prefix, gateway and whether its
+Pure. The site's ``ipv6`` section contributes it to the inventory of every run (harden, check,
+the rollout and its gate), so the playbook's roles and the IPv6 checks read the same planned
+state: a server's address, segment prefix, gateway and whether its
 segment uses SLAAC; a router's legs; and the hosts of other segments a host must reach.
 """
 
@@ -66,6 +67,11 @@ def host_plan(plan: AddressPlan, host: str) -> dict[str, Any]:
         "probe_port": PROBE_PORT,
         "site_prefix": str(plan.site_prefix),
     }
+
+
+def unplanned(plan: AddressPlan, host: str) -> dict[str, Any]:
+    """The variable of an inventory host the plan leaves out: why its checks cannot pass."""
+    return {"cityguard_ipv6": {"unplanned": f"host '{host}' is not in the IPv6 plan {plan.file}"}}
 
 
 def plan_hostvars(plan: AddressPlan) -> dict[str, dict[str, Any]]:

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 
 from cityguard.config.errors import ConfigError, ConfigProblem
 from cityguard.config.site import Site
-from cityguard.config.yaml_lines import load_yaml_file
-from cityguard.ipv6.plan import AddressPlan, PlanError, parse_plan
+from cityguard.ipv6.plan import AddressPlan
 from cityguard.ipv6.settings import Ipv6Settings
 
 
@@ -30,10 +29,4 @@ def load_site_plan(site: Site) -> SitePlan:
                 )
             ]
         )
-    path, display = settings.plan_file(site.path)
-    doc = load_yaml_file(path, display)
-    try:
-        plan = parse_plan(doc, site.inventory.host_names())
-    except PlanError as error:
-        raise ConfigError([*error.problems, *error.warnings]) from None
-    return SitePlan(settings, plan)
+    return SitePlan(settings, settings.read_plan(site))

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 
-from cityguard.config.errors import ConfigProblem
+from cityguard.config.errors import ConfigError, ConfigProblem
 from cityguard.config.scope import SectionScope
-from cityguard.config.site import SiteSection
+from cityguard.config.site import Site, SiteSection
+from cityguard.config.yaml_lines import load_yaml_file
+from cityguard.ipv6.hostvars import plan_hostvars, unplanned
+from cityguard.ipv6.plan import AddressPlan, PlanError, parse_plan
 
 
 class Ipv6Settings(SiteSection):
@@ -50,3 +54,22 @@ class Ipv6Settings(SiteSection):
     def plan_file(self, site_path: Path) -> tuple[Path, str]:
         """(path, how problems name it): relative to the site file as the operator typed it."""
         return site_path.parent / self.plan, str(site_path.parent / self.plan)
+
+    def read_plan(self, site: Site) -> AddressPlan:
+        """The plan file, parsed against the inventory; ConfigError (exit 2) with every problem
+        of the plan, its warnings listed after the errors."""
+        path, display = self.plan_file(site.path)
+        doc = load_yaml_file(path, display)
+        try:
+            return parse_plan(doc, site.inventory.host_names())
+        except PlanError as error:
+            raise ConfigError([*error.problems, *error.warnings]) from None
+
+    def hostvars(self, site: Site) -> dict[str, dict[str, Any]]:
+        """``cityguard_ipv6`` for every inventory host: its planned state, or, for a host the
+        plan leaves out, why it has none (its IPv6 checks then fail saying so)."""
+        plan = self.read_plan(site)
+        planned = plan_hostvars(plan)
+        return {
+            host: planned.get(host) or unplanned(plan, host) for host in site.inventory.host_names()
+        }

@@ -67,6 +67,12 @@ class Expect:
         ok = mode is not None and mode & ~limit == 0
         self._verdict(ok, observed, f"{limit:04o} or stricter", label)
 
+    def fail(self, reason: str, observed: Any = None, expected: str = "") -> NoReturn:
+        """The check cannot pass, for a reason that is not a compared value (the site lacks what
+        the control needs): fails with ``reason`` as the evidence's reason."""
+        self._record(observed, expected or "(see reason)", None)
+        raise AssertionError(reason)
+
     @staticmethod
     def not_applicable(reason: str) -> NoReturn:
         """Only for state this host cannot hold (docs/lab.md lists it); the reason goes into
