@@ -8,7 +8,8 @@ caches, on loopback ports picked free, with its own data directory and a random 
 handed to cityguard through an environment variable.
 
 It is stopped by its process group (kc.sh and its java) at session end, also when tests fail,
-on Ctrl-C, on SIGTERM (the handler stops it, then lets the signal end pytest) and, since kc.sh
+on Ctrl-C, on SIGTERM (the handler stops it, then ends pytest as Ctrl-C does, so the other
+fixtures are torn down too) and, since kc.sh
 gets SIGTERM when pytest dies (PR_SET_PDEATHSIG; kc.sh hands it to java), even when pytest is
 killed outright.
 
@@ -203,15 +204,17 @@ def attached_server(url: str) -> KeycloakServer:
 
 
 def _stop_on_sigterm(server: KeycloakServer) -> None:
-    """On SIGTERM stop Keycloak first, then let the signal do what it would have done."""
-    previous = signal.getsignal(signal.SIGTERM)
-    if previous is not signal.SIG_DFL:
+    """On SIGTERM stop Keycloak first, then end pytest as Ctrl-C does (fixtures torn down).
+
+    A second SIGTERM ends pytest at once, as it would have without this handler.
+    """
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
         return  # someone else handles it (and pytest_unconfigure or atexit stops Keycloak)
 
     def handler(signum: int, frame: object) -> None:
-        server.stop()
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
+        server.stop()
+        raise KeyboardInterrupt("SIGTERM")
 
     signal.signal(signal.SIGTERM, handler)
 

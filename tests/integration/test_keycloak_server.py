@@ -111,6 +111,44 @@ def test_the_server_dies_with_a_killed_pytest(tmp_path: Path) -> None:
             parent.kill()
 
 
+def test_sigterm_stops_the_server_then_interrupts_pytest(tmp_path: Path) -> None:
+    """SIGTERM (a CI job cancelled): the server's group is stopped, then pytest is interrupted
+    as by Ctrl-C so that the other fixtures (the lab) are torn down as well."""
+    pid_file = tmp_path / "server.pid"
+    parent = subprocess.Popen(  # stands for pytest with the fixture's server and handler
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys, time; from pathlib import Path;"
+            "sys.path.insert(0, sys.argv[1]);"
+            "import keycloak_server as k;"
+            "p = subprocess.Popen(['sleep', '300'], start_new_session=True);"
+            "d = Path(sys.argv[2]).parent / 'data'; d.mkdir();"
+            "s = k.KeycloakServer('http://127.0.0.1:1', 'a', 'p', d, d / 'log', process=p);"
+            "k._stop_on_sigterm(s); open(sys.argv[2], 'w').write(str(p.pid))\n"
+            "try:\n    time.sleep(300)\nexcept KeyboardInterrupt:\n    print('interrupted')",
+            str(Path(keycloak_server.__file__).parent),
+            str(pid_file),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not pid_file.exists() or not pid_file.read_text().strip():
+            assert time.monotonic() < deadline, "the stand-in server did not start"
+            time.sleep(0.05)
+        server = int(pid_file.read_text())
+        parent.send_signal(signal.SIGTERM)
+        out, _ = parent.communicate(timeout=40)
+        assert out.strip() == "interrupted" and parent.returncode == 0
+        assert gone_within([server], 5), "the server outlived SIGTERM"
+        assert not (tmp_path / "data").exists()
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
 def test_a_missing_distribution_fails_the_eidas_tests_with_what_to_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
