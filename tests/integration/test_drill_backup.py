@@ -237,6 +237,18 @@ def test_document_registry_drill(backed_up: Any) -> None:
     assert "30 files match" in out or "PASS" in out
 
 
+def test_status_shows_backup_age_and_last_drill(backed_up: Any) -> None:
+    code, out, err = run_cli(
+        "drill", "status", "--site", str(backed_up.site_file), "--format", "json"
+    )
+    assert code == 0, out + err
+    rows = {row["system"]: row for row in json.loads(out)}
+    portal = rows["citizen-portal"]
+    assert portal["last_drill_result"] == "pass" and portal["rpo_met"] is True
+    assert 0 < portal["last_rto_s"] < portal["rto_target_s"]
+    assert portal["next_drill"].startswith("Sun ")
+
+
 def test_failing_pg_dump_fails_the_backup_and_leaves_no_snapshot(
     backed_up: Any, tmp_path: Path
 ) -> None:
