@@ -15,6 +15,7 @@ import subprocess
 from typing import Any
 
 import pytest
+from selections import hardening_controls
 
 from cityguard import cli
 from cityguard.evidence import SqliteStore
@@ -45,7 +46,15 @@ def failing(lab, *controls: str) -> dict[str, str]:  # type: ignore[no-untyped-d
     """control -> what its failing checks observed, for the given controls (all when none)
     that fail `check` on the host."""
     _, out, err = run_cli_split(
-        "check", "--site", str(lab.site_file), "--limit", HOST, "--format", "json"
+        "check",
+        "--site",
+        str(lab.site_file),
+        "--limit",
+        HOST,
+        "--format",
+        "json",
+        "--controls",  # the hardening controls: the IPv6 ones pass only after an IPv6 rollout
+        ",".join(hardening_controls(lab.site_file)),
     )
     assert out, err
     report: dict[str, Any] = json.loads(out)
