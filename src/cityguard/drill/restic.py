@@ -338,4 +338,11 @@ def error_for(returncode: int, stderr: str, what: str) -> ResticError:
         kind, meaning = known
         return kind(f"{what}: {meaning}", returncode)
     reason = detail or f"exit code {returncode}"
+    plain = [
+        line.strip()
+        for line in stderr.splitlines()
+        if line.strip() and not line.lstrip().startswith("{")
+    ]
+    if plain and plain[-1] not in reason:
+        reason = f"{reason} ({plain[-1]})"  # e.g. what pg_dump said before it failed
     return ResticError(f"{what}: restic failed (exit code {returncode}): {reason}", returncode)

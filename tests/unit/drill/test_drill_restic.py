@@ -101,3 +101,12 @@ def test_unknown_exit_codes_are_failures_with_restics_message() -> None:
         str(error)
         == "backing up db: restic failed (exit code 130): unable to save snapshot: context canceled"
     )
+
+
+def test_a_failing_commands_own_message_is_kept() -> None:
+    stderr = (
+        'pg_dump: error: database "x" does not exist\n'
+        '{"message_type":"exit_error","code":130,"message":"Fatal: context canceled"}\n'
+    )
+    error = restic.error_for(130, stderr, "backing up db")
+    assert str(error).endswith('context canceled (pg_dump: error: database "x" does not exist)')
