@@ -195,6 +195,7 @@ def test_drill_restores_and_verifies(backed_up: Any) -> None:
     names = {m["name"]: m for m in report["measurements"]}
     assert names["rto_s"]["met"] is True and names["rpo_s"]["met"] is True
     assert names["bytes_restored"]["value"] > 1_000_000
+    assert 0 < names["rpo_data_s"]["value"] < 3600 and names["rpo_data_s"]["met"] is True
     verified = {v["check"]: v for v in report["verifications"]}
     assert verified["verify[0]:row-counts"]["outcome"] == "pass"
     assert "citizens=30000" in verified["verify[0]:row-counts"]["observed"]

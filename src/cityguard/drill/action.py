@@ -617,6 +617,40 @@ def _drill(
         else:
             rstep.detail = f"{len(spec.verify)} verification steps passed"
 
+    # the data's own age: the newest row of the restored database, where the plan names one ----
+    for source in spec.sources:
+        if isinstance(source, PostgresSource) and source.freshness is not None:
+            query = remote.freshness_query(source.freshness.table, source.freshness.column)
+            done = hosts.run(
+                target, remote.psql(source.database, source.port, query), "newest restored row"
+            )
+            newest = done.stdout.strip()
+            if not newest:
+                continue
+            age = max((report.started_at - restic.parse_time(newest)).total_seconds(), 0.0)
+            data_rpo = Measurement(
+                "rpo_data_s", age, "s", subject, spec.targets.rpo_s, Comparison.AT_MOST
+            )
+            rec.add_measurements([data_rpo])
+            report.measure(data_rpo)
+            _check(
+                checks,
+                plan,
+                f"verify:freshness:{source.name}",
+                CONTROL_RPO,
+                Outcome.PASS if data_rpo.met else Outcome.FAIL,
+                f"newest {source.freshness.table}.{source.freshness.column} {newest}",
+                f"at most {spec.targets.rpo} before the drill",
+            )
+            if not data_rpo.met:
+                failed = True
+                report.finding(
+                    "verify",
+                    f"RPO breached in the data: the newest row of {source.name} is "
+                    f"{format_duration(age)} old, target {spec.targets.rpo}",
+                    "Check that the application still writes, and the backup schedule",
+                )
+
     # RTO --------------------------------------------------------------------------------------
     rto_s = (datetime.now(UTC) - report.started_at).total_seconds()
     rto = Measurement("rto_s", rto_s, "s", subject, spec.targets.rto_s, Comparison.AT_MOST)
