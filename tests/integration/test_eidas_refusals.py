@@ -40,8 +40,10 @@ from eidas_idp import EidasIdp, Person, Spoil, make_certificate
 from eidas_support import PORTAL_SECRET_ENV, example_realm, make_site, run_cli
 from keycloak_server import KeycloakServer
 
+from cityguard.config import load_site
 from cityguard.eidas.keycloak import Connection, Keycloak
 from cityguard.eidas.profiles import LOA_PREFIX
+from cityguard.evidence import open_store
 
 pytestmark = pytest.mark.integration
 
@@ -311,6 +313,14 @@ def test_loa_low_is_accepted_when_substantial_is_asked_and_verify_reports_it(
     assert low["acr"] == substantial["acr"], "the e-service could tell the LoA apart"
     assert not str(low["acr"]).startswith(LOA_PREFIX), low["acr"]
 
+    # the default baseline (level 1) does not judge the gap, and says so
+    default = run_cli("eidas", "verify", "--site", str(broker.site), "--format", "json")
+    assert default.code == 0, default.out
+    left_out = [r["control"] for r in json.loads(default.out)["not_judged"]]
+    assert left_out == ["CG-EIDAS-014", "CG-EIDAS-015"]
+    shown = run_cli("eidas", "verify", "--site", str(broker.site))
+    assert "not judged by baseline eidas-broker" in shown.out and "CG-EIDAS-014" in shown.out
+
     strict = broker.site.parent / "site-strict.yml"
     data = yaml.safe_load(broker.site.read_text())
     data["eidas"]["baseline"] = "eidas-broker-strict"
@@ -323,3 +333,10 @@ def test_loa_low_is_accepted_when_substantial_is_asked_and_verify_reports_it(
     assert results["CG-EIDAS-001"]["outcome"] == "pass"  # substantial is what is requested
     failed = sorted(c for c, r in results.items() if r["outcome"] == "fail")
     assert failed == ["CG-EIDAS-014", "CG-EIDAS-015"]
+    assert json.loads(verified.out)["not_judged"] == []
+    with open_store(load_site(strict).state_dir, None) as store:
+        recorded = {
+            r.control_id: r for r in store.control_results(json.loads(verified.out)["run_id"])
+        }
+    assert recorded["CG-EIDAS-014"].outcome.value == "fail"
+    assert "AuthnContextClassRef" in recorded["CG-EIDAS-014"].observed

@@ -38,6 +38,11 @@ def as_json(outcome: EidasOutcome) -> dict[str, Any]:
             }
             for r in outcome.results
         ]
+    if outcome.command == "verify":
+        document["baseline"] = outcome.baseline
+        document["not_judged"] = [
+            {"control": control, "title": title} for control, title in outcome.not_judged
+        ]
     if outcome.export_path is not None:
         document["export"] = str(outcome.export_path)
     return document
@@ -59,6 +64,13 @@ def show(console: Console, outcome: EidasOutcome, fmt: str = "table") -> None:
             observed = r.checks[0].observed if r.checks else ""
             table.add_row(r.control_id, str(r.subject), str(r.outcome), observed or "")
         console.print(table)
+    if outcome.not_judged:
+        console.print(
+            f"eIDAS rules not judged by baseline {outcome.baseline}:",
+            markup=False,
+        )
+        for control, title in outcome.not_judged:
+            console.print(f"  {control}  {title}", markup=False, highlight=False)
     if outcome.export_path is not None:
         console.print(f"exported to {outcome.export_path}", markup=False)
     console.print(f"run {outcome.run_id}", markup=False, style="dim")

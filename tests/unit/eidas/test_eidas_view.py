@@ -99,6 +99,31 @@ def test_verify_shows_one_row_per_rule_with_outcome_and_observed_value() -> None
     assert by_control["CG-EIDAS-007"]["subject"] == "identity-provider:eservices/eidas"
 
 
+def test_verify_names_the_rules_its_baseline_leaves_out() -> None:
+    level1 = [r for r in results() if r.control_id not in ("CG-EIDAS-014", "CG-EIDAS-015")]
+    gap = ("CG-EIDAS-014", "Assertions below the requested level of assurance are refused")
+    outcome = EidasOutcome(
+        "run-7",
+        "verify",
+        "eservices",
+        ExitCode.OK,
+        results=level1,
+        baseline="eidas-broker",
+        not_judged=(gap,),
+    )
+    text = rendered(outcome)
+    assert "eIDAS rules not judged by baseline eidas-broker:" in text
+    assert f"  {gap[0]}  {gap[1]}" in text
+    document = json.loads(rendered(outcome, "json"))
+    assert document["baseline"] == "eidas-broker"
+    assert document["not_judged"] == [{"control": gap[0], "title": gap[1]}]
+    everything = EidasOutcome(
+        "run-8", "verify", "eservices", ExitCode.FAILED, results=results(), baseline="strict"
+    )
+    assert "not judged" not in rendered(everything)
+    assert json.loads(rendered(everything, "json"))["not_judged"] == []
+
+
 def test_export_names_the_file() -> None:
     outcome = EidasOutcome(
         "run-6", "export", "eservices", ExitCode.OK, export_path=Path("/s/realm-eservices.json")
