@@ -31,6 +31,31 @@ def register(
         help="also write the exports here (plan.json, NetBox CSVs, DNS zone fragments)",
     )
     plan.set_defaults(func=run_plan)
+    rollout = sub.add_parser(
+        "rollout",
+        parents=[common],
+        help="roll the plan out: routers, a canary, then batches, the IPv6 checks as a gate "
+        "after each, a failed batch rolled back",
+    )
+    rollout.add_argument(
+        "--check", action="store_true", help="show what would change (diff); change nothing"
+    )
+    rollout.add_argument(
+        "--batch-size",
+        type=_positive,
+        help="hosts per batch after the canary (default: the site's ipv6.batch_size)",
+    )
+    rollout.set_defaults(func=run_rollout)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def run_plan(args: argparse.Namespace, ctx: Context) -> ExitCode:
@@ -40,4 +65,19 @@ def run_plan(args: argparse.Namespace, ctx: Context) -> ExitCode:
 
     outcome = ipv6_plan(open_workspace(args.site), args.out)
     plan_summary(ctx.out, ctx.err, outcome, args.format)
+    return outcome.exit_code
+
+
+def run_rollout(args: argparse.Namespace, ctx: Context) -> ExitCode:
+    from cityguard.ipv6.rollout_action import ipv6_rollout
+    from cityguard.ipv6.view import rollout_summary
+    from cityguard.workspace import open_workspace
+
+    outcome = ipv6_rollout(
+        open_workspace(args.site),
+        check=args.check,
+        batch_size=args.batch_size,
+        say=lambda line: ctx.err.print(line, markup=False, highlight=False),
+    )
+    rollout_summary(ctx.out, outcome, check=args.check)
     return outcome.exit_code

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from cityguard.ipv6.action import PlanOutcome
 from cityguard.ipv6.export import plan_data
+from cityguard.ipv6.rollout_action import RolloutOutcome
 
 
 def plan_summary(console: Console, err: Console, outcome: PlanOutcome, fmt: str = "table") -> None:
@@ -41,3 +42,26 @@ def plan_summary(console: Console, err: Console, outcome: PlanOutcome, fmt: str 
     for name, path in outcome.files.items():
         console.print(f"wrote {name}: {path}", markup=False)
     console.print(f"run {outcome.run_id}", markup=False)
+
+
+def rollout_summary(console: Console, outcome: RolloutOutcome, *, check: bool) -> None:
+    """Each step, what changed (the diffs under --check), the first failure, the run id."""
+    if check:
+        for host, task, diff in outcome.diffs:
+            console.print(f"{host}: would change: {task}", markup=False, highlight=False)
+            console.print(diff, markup=False, highlight=False)
+    table = Table(box=box.SIMPLE)
+    for column in ("step", "outcome", "seconds", "detail"):
+        table.add_column(column)
+    for step in outcome.steps:
+        seconds = (step.finished_at - step.started_at).total_seconds()
+        table.add_row(step.name, step.outcome.value, f"{seconds:.1f}", step.detail or "")
+    console.print(table)
+    verb = "would change" if check else "changed"
+    console.print(
+        f"{verb}: " + ", ".join(f"{h} {n}" for h, n in sorted(outcome.changed.items())),
+        markup=False,
+    )
+    if outcome.failure:
+        console.print(f"stopped: {outcome.failure}", markup=False, highlight=False)
+    console.print(f"evidence run {outcome.run_id}")

@@ -1,0 +1,134 @@
+"""The rollout's phases and gates (pure), and the playbook's renderer choice and files, rendered
+with Jinja as Ansible renders them: ifupdown and netplan are proven here only (the lab runs
+systemd-networkd)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jinja2
+import pytest
+import yaml
+
+from cityguard.config import content_root
+from cityguard.config.yaml_lines import load_yaml_file
+from cityguard.ipv6.hostvars import plan_hostvars
+from cityguard.ipv6.plan import parse_plan
+from cityguard.ipv6.rollout import Phase, gate_hostvars, narrowed, phases
+
+ROLE = content_root() / "playbooks" / "roles" / "ipv6"
+PLAN = parse_plan(
+    load_yaml_file(content_root() / "examples" / "site" / "ipv6-plan.yml"),
+    ["web1", "db1", "router1", "scratch1"],
+)
+PLANNED = {h: v["cityguard_ipv6"] for h, v in plan_hostvars(PLAN).items()}
+
+
+def test_routers_then_the_canary_alone_then_batches() -> None:
+    assert phases(["a", "b", "c", "d", "e"], ["r"], None, 2) == [
+        Phase("routers", ("r",)),
+        Phase("canary", ("a",)),
+        Phase("batch 1", ("b", "c")),
+        Phase("batch 2", ("d", "e")),
+    ]
+    assert phases(["a", "b", "c"], [], "c", 5) == [
+        Phase("canary", ("c",)),
+        Phase("batch 1", ("a", "b")),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("canary", "size", "message"),
+    [("zz", 2, "canary 'zz' is not a server of the plan"), (None, 0, "batch size")],
+)
+def test_a_bad_canary_or_batch_size_is_refused(canary: str | None, size: int, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        phases(["a"], [], canary, size)
+
+
+def test_the_gate_judges_peers_rolled_out_so_far() -> None:
+    gate = gate_hostvars(PLANNED, ["router1", "web1"])
+    assert sorted(gate) == ["router1", "web1"]
+    assert gate["web1"]["cityguard_ipv6"]["peers"] == []  # db1, scratch1 not yet done
+    assert [p["host"] for p in gate["router1"]["cityguard_ipv6"]["peers"]] == ["web1"]
+    full = narrowed(PLANNED["web1"], list(PLANNED))
+    assert [p["host"] for p in full["peers"]] == ["db1", "scratch1"]
+
+
+def defaults() -> dict[str, Any]:
+    data = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def render(expression: str, context: dict[str, Any]) -> str:
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    env.filters["basename"] = lambda p: p.rsplit("/", 1)[-1]
+    return env.from_string(expression).render(**context).strip()
+
+
+@pytest.mark.parametrize(
+    ("probe", "renderer"),
+    [
+        ({"netplan": "yes", "networkd": "active", "network_file": "/run/x.network"}, "netplan"),
+        (
+            {"netplan": "no", "networkd": "active", "network_file": "/etc/10-host0.network"},
+            "networkd",
+        ),
+        (
+            {"netplan": "no", "networkd": "inactive", "network_file": "", "ifupdown": "yes"},
+            "ifupdown",
+        ),
+        (
+            {"netplan": "no", "networkd": "active", "network_file": "", "ifupdown": "yes"},
+            "ifupdown",
+        ),
+        ({"netplan": "no", "networkd": "inactive", "network_file": "", "ifupdown": "no"}, "none"),
+    ],
+)
+def test_the_renderer_is_what_the_host_uses(probe: dict[str, str], renderer: str) -> None:
+    assert render(defaults()["ipv6_renderer"], {"ipv6_probe": probe}) == renderer
+
+
+def template(name: str, **context: Any) -> str:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(ROLE / "templates"),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,  # as Ansible's template lookup
+    )
+    return env.get_template(name).render(**context)
+
+
+@pytest.mark.parametrize("renderer", ["networkd", "netplan", "ifupdown"])
+def test_each_renderer_writes_the_planned_addresses_and_gateway(renderer: str) -> None:
+    plan = PLANNED["web1"]
+    text = template(
+        f"{renderer}.j2",
+        inventory_hostname="web1",
+        ipv6_plan=plan,
+        ipv6_gateway=plan["gateway"],
+        ipv6_interface="eth0",
+    )
+    assert "fd6b:3c41:9e20:101::659a:7fb2/64" in text
+    assert "fd6b:3c41:9e20:101::1" in text
+    if renderer == "netplan":
+        data = yaml.safe_load(text)["network"]["ethernets"]["eth0"]
+        assert data["routes"] == [{"to": "::/0", "via": "fd6b:3c41:9e20:101::1"}]
+        assert data["accept-ra"] is False and data["ipv6-privacy"] is False
+    if renderer == "networkd":
+        assert "IPv6AcceptRA=no" in text and "IPv6PrivacyExtensions=no" in text
+        assert "DuplicateAddressDetection=ipv6" in text
+    if renderer == "ifupdown":
+        assert "iface eth0 inet6 static" in text and "privext 0" in text
+
+
+def test_a_router_gets_every_leg_and_no_default_route() -> None:
+    plan = PLANNED["router1"]
+    text = template(
+        "networkd.j2",
+        inventory_hostname="router1",
+        ipv6_plan=plan,
+        ipv6_gateway=None,
+        ipv6_interface="host0",
+    )
+    assert text.count("[Address]") == 3 and "[Route]" not in text
