@@ -21,6 +21,7 @@ from pathlib import Path
 
 from benchlab import SITE, bench_lab, checks_per_host, timed
 
+from cityguard.cli.main import build_parser
 from cityguard.verify import CheckRun, run_checks
 from cityguard.workspace import open_workspace
 
@@ -62,6 +63,7 @@ def inner_check_run(limit: str) -> float:
 
 
 def main() -> None:
+    build_parser()  # every area's site section registered, as before any command
     cityguard = str(Path(sys.executable).parent / "cityguard")
     with bench_lab(ALL) as lab:
         lab.cli("harden", "--limit", ALL)  # a hardened fleet is the usual state when checks run
