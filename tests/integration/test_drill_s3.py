@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 from cityguard.config.paths import cache_dir
 from cityguard.core.secrets import SecretRef
 from cityguard.drill import restic
-from cityguard.drill.objectlock import LockPolicy, lock_problems
+from cityguard.drill.objectlock import LockPolicy, lifecycle_warnings, lock_problems
 from cityguard.drill.runner import Restic
 from cityguard.drill.s3 import Bucket, OffsiteError
 
@@ -125,7 +125,10 @@ def test_bucket_is_created_locked_and_read_back(server: S3Server, keys) -> None:
     # Versity Gateway 1.8.0 answers NotImplemented to lifecycle rules: said, never hidden
     assert "does not implement lifecycle rules" in done[1]
     assert observed.noncurrent_days is None
-    assert lock_problems(observed, POLICY) == ["no lifecycle rule expires noncurrent versions"]
+    assert lock_problems(observed, POLICY) == []
+    assert lifecycle_warnings(observed, POLICY) == [
+        "no lifecycle rule expires noncurrent versions: they pile up"
+    ]
     assert not target.ensure(POLICY)[0].startswith("created")  # idempotent: no second create
 
 
@@ -160,7 +163,6 @@ def test_a_weakened_lock_configuration_is_reported(server: S3Server, keys) -> No
     problems = lock_problems(target.observed(), POLICY)
     assert "default retention mode is GOVERNANCE, not COMPLIANCE" in problems
     assert "default retention is 1 days, less than 7 days" in problems
-    assert "no lifecycle rule expires noncurrent versions" in problems
 
 
 def test_retention_of_current_objects_is_extended(server: S3Server, keys) -> None:  # type: ignore[no-untyped-def]
@@ -208,3 +210,58 @@ def test_server_stopped_gives_retries_then_one_clear_error(keys, tmp_path: Path)
     assert "reading the lock configuration of cg-gone" in str(failed.value)
     assert SECRET not in str(failed.value)
     assert time.monotonic() - started < 60
+
+
+def test_backup_offsite_command_sets_up_then_reports_a_weakened_bucket(  # type: ignore[no-untyped-def]
+    server: S3Server, keys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import contextlib
+    import io
+    import shutil
+
+    import yaml
+
+    from cityguard import cli
+    from cityguard.config import content_root
+
+    site_dir = tmp_path / "site"
+    shutil.copytree(content_root() / "examples" / "site", site_dir)
+    plan_path = site_dir / "plans" / "citizen-portal.yml"
+    plan = yaml.safe_load(plan_path.read_text())
+    plan["repository"] = {
+        "s3": {
+            "endpoint": server.endpoint,
+            "bucket": "cg-cli",
+            "access_key_env": "CG_TEST_S3_ACCESS",
+            "secret_key_env": "CG_TEST_S3_SECRET",
+            "retention_days": 7,
+        },
+        "password_env": "CG_TEST_RESTIC_PASSWORD",
+    }
+    plan_path.write_text(yaml.safe_dump(plan, sort_keys=False))
+    monkeypatch.setenv("CITYGUARD_STATE", str(tmp_path / "state"))
+
+    def run(*args: str) -> tuple[int, str]:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            code = cli.main(
+                ["backup", "offsite", "citizen-portal", "--site", str(site_dir / "site.yml"), *args]
+            )
+        return code, out.getvalue()
+
+    code, text = run("--setup")
+    assert code == 0, text
+    assert "cg-cli: Object Lock as planned" in text and "warning: no lifecycle rule" in text
+    raw_client(server).put_object_lock_configuration(  # type: ignore[attr-defined]
+        Bucket="cg-cli",
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 2}},
+        },
+    )
+    code, text = run()
+    assert code == 1, text
+    assert "cg-cli: weakened: default retention is 2 days, less than 7 days" in text
+    assert SECRET not in text
+    evidence = (tmp_path / "state" / "evidence.sqlite").read_bytes().decode("latin-1")
+    assert SECRET not in evidence and "CG-DR-005" in evidence

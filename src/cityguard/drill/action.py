@@ -35,9 +35,11 @@ from cityguard.drill import manifest as mf
 from cityguard.drill import remote, restic
 from cityguard.drill.alerts import Event, publish
 from cityguard.drill.durations import format_duration
+from cityguard.drill.objectlock import LockPolicy, lifecycle_warnings, lock_problems
 from cityguard.drill.plan import FilesSource, Plan, PostgresSource, load_plans
 from cityguard.drill.report import DrillReport, Finding, write_reports
 from cityguard.drill.runner import Hosts, Restic, calendar_problem, restic_path
+from cityguard.drill.s3 import Bucket
 from cityguard.drill.settings import DrillSettings
 from cityguard.evidence.recorder import Recorder
 from cityguard.workspace import Workspace
@@ -47,6 +49,7 @@ CONTROL_RPO = "CG-DR-001"
 CONTROL_INTEGRITY = "CG-DR-002"
 CONTROL_RESTORE = "CG-DR-003"
 CONTROL_ISOLATION = "CG-DR-004"
+CONTROL_OFFSITE = "CG-DR-005"
 
 
 class DrillFailed(CityguardError):
@@ -258,6 +261,68 @@ def _backup_files(
         bytes=summary.bytes_processed,
         hashes=hashes,
     )
+
+
+# --- off-site bucket ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OffsiteOutcome:
+    system: str
+    bucket: str
+    done: list[str]
+    problems: list[str]
+    warnings: list[str]
+    exit_code: ExitCode
+
+
+def offsite_bucket(plan: Plan) -> tuple[Bucket, LockPolicy]:
+    s3 = plan.spec.repository.s3
+    if s3 is None or plan.s3_access_key is None or plan.s3_secret_key is None:
+        raise UsageError(f"{plan.display}: repository.s3: the plan's repository is not on S3")
+    bucket = Bucket(s3.endpoint, s3.bucket, s3.region, plan.s3_access_key, plan.s3_secret_key)
+    return bucket, LockPolicy(s3.retention_days)
+
+
+def backup_offsite(workspace: Workspace, system: str, *, setup: bool) -> OffsiteOutcome:
+    """Create or verify the system's bucket (``setup``), then read its lock configuration
+    back: a configuration weaker than the plan asks fails (exit code 1), whatever set it."""
+    area = load_area(workspace)
+    plan = pick(area, system)
+    bucket, policy = offsite_bucket(plan)
+    subject = system_subject(plan)
+    run_dir = workspace.new_run_dir("backup-offsite")
+    with workspace.record(f"backup offsite {plan.system}", [], run_dir, workspace.selection) as rec:
+        done: list[str] = []
+        if setup:
+            with rec.step("bucket setup", subject):
+                done = bucket.ensure(policy)
+                done.append(f"retention extended on {bucket.extend_retention(policy)} objects")
+        with rec.step("lock read back", subject) as step:
+            observed = bucket.observed()
+            problems = lock_problems(observed, policy)
+            warnings = lifecycle_warnings(observed, policy)
+            step.detail = "; ".join(warnings) or None
+            if problems:
+                step.fail("; ".join(problems))
+        outcome = Outcome.FAIL if problems else Outcome.PASS
+        checks = [
+            CheckResult(
+                "offsite:object-lock",
+                plan.system,
+                (CONTROL_OFFSITE,),
+                outcome,
+                "; ".join(problems) or "versioning, COMPLIANCE retention, lifecycle as planned",
+                f"COMPLIANCE {policy.retention_days} days, versioning, noncurrent expiry",
+                subject_kind=SubjectKind.SYSTEM,
+            )
+        ]
+        rec.add_check_results(checks)
+        rec.add_control_results(roll_up_all(checks))
+        code = ExitCode.FAILED if problems else ExitCode.OK
+        summary = {"bucket": bucket.name, "problems": problems, "warnings": warnings}
+        rec.finish(code, {**summary, "done": done})
+    return OffsiteOutcome(plan.system, bucket.name, done, problems, warnings, code)
 
 
 # --- backup sets -----------------------------------------------------------------------------

@@ -28,6 +28,17 @@ def register(
     run.add_argument("--format", choices=("table", "json"), default="table")
     run.set_defaults(func=run_backup)
 
+    offsite = backup_sub.add_parser(
+        "offsite",
+        parents=[common],
+        help="verify the S3 bucket's Object Lock (read back); --setup creates or repairs it",
+    )
+    offsite.add_argument("system", help="information system (its plan's system name)")
+    offsite.add_argument(
+        "--setup", action="store_true", help="create the bucket or re-apply its configuration"
+    )
+    offsite.set_defaults(func=run_offsite)
+
     drill = commands.add_parser("drill", help="restore drills with measured RTO and RPO")
     drill_sub = drill.add_subparsers(dest="drill_command", required=True)
     drill_run = drill_sub.add_parser(
@@ -103,3 +114,19 @@ def run_schedule(args: argparse.Namespace, ctx: Context) -> ExitCode:
     for line in install_timers(workspace, args.site, args.unit_dir):
         ctx.out.print(line, markup=False)
     return ExitCode.OK
+
+
+def run_offsite(args: argparse.Namespace, ctx: Context) -> ExitCode:
+    from cityguard.drill.action import backup_offsite
+    from cityguard.workspace import open_workspace
+
+    outcome = backup_offsite(open_workspace(args.site), args.system, setup=args.setup)
+    for line in outcome.done:
+        ctx.out.print(f"{outcome.bucket}: {line}", markup=False)
+    for warning in outcome.warnings:
+        ctx.out.print(f"{outcome.bucket}: warning: {warning}", style="yellow", markup=False)
+    for problem in outcome.problems:
+        ctx.out.print(f"{outcome.bucket}: weakened: {problem}", style="red", markup=False)
+    if not outcome.problems:
+        ctx.out.print(f"{outcome.bucket}: Object Lock as planned", markup=False)
+    return outcome.exit_code

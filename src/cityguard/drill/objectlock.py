@@ -79,14 +79,20 @@ def lock_problems(observed: ObservedLock, wanted: LockPolicy) -> list[str]:
     if observed.days is None or observed.days < wanted.retention_days:
         have = f"{observed.days} days" if observed.days is not None else "none"
         problems.append(f"default retention is {have}, less than {wanted.retention_days} days")
+    return problems
+
+
+def lifecycle_warnings(observed: ObservedLock, wanted: LockPolicy) -> list[str]:
+    """What is wrong with the expiry of old versions: it costs storage, it does not weaken the
+    lock (a lifecycle rule cannot remove a locked version before its retention ends)."""
     if observed.noncurrent_days is None:
-        problems.append("no lifecycle rule expires noncurrent versions")
-    elif observed.noncurrent_days < wanted.retention_days:
-        problems.append(
+        return ["no lifecycle rule expires noncurrent versions: they pile up"]
+    if observed.noncurrent_days < wanted.retention_days:
+        return [
             f"noncurrent versions expire after {observed.noncurrent_days} days, before the "
             f"{wanted.retention_days}-day retention ends"
-        )
-    return problems
+        ]
+    return []
 
 
 def lock_configuration(wanted: LockPolicy) -> dict[str, Any]:
