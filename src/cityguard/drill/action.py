@@ -498,6 +498,25 @@ def _drill(
             seen,
             "no source service port reachable from " + target,
         )
+        if spec.repository.s3 is not None:
+            bucket, policy = offsite_bucket(plan)
+            weak = lock_problems(bucket.observed(), policy)
+            _check(
+                checks,
+                plan,
+                "preflight:object-lock",
+                CONTROL_OFFSITE,
+                Outcome.FAIL if weak else Outcome.PASS,
+                "; ".join(weak) or "as planned",
+                f"COMPLIANCE {policy.retention_days} days, versioning",
+            )
+            for problem in weak:
+                failed = True
+                report.finding(
+                    "preflight",
+                    f"off-site bucket {bucket.name} weakened: {problem}",
+                    f"Run 'cityguard backup offsite {plan.system} --setup' and find who changed it",
+                )
         done = hosts.run(target, remote.free_kib("/"), "checking free disk")
         free_mb = remote.parse_df(done.stdout) // 1024
         enough = free_mb >= spec.restore.min_free_mb
