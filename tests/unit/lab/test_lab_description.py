@@ -200,7 +200,7 @@ def test_problems_name_the_lab_file_as_the_operator_reaches_it(
         lab_description(site)
     assert str(caught.value) == (
         "site/lab.yml:2: groups.databases: the inventory has no group 'databases' "
-        "(groups: all, db, router, scratch, web)"
+        "(groups: all, db, dns, router, scratch, web)"
     )
 
 
