@@ -33,8 +33,10 @@ from cityguard.core.records import (
     roll_up_all,
 )
 from cityguard.evidence.recorder import Recorder
+from cityguard.ipv6.export import forward_zone_fragment, reverse_zone, reverse_zone_fragment
 from cityguard.ipv6.hostvars import plan_hostvars
 from cityguard.ipv6.load import load_site_plan
+from cityguard.ipv6.plan import AddressPlan
 from cityguard.ipv6.rollout import Phase, diff_text, gate_hostvars, phases
 from cityguard.verify.runner import CheckRun, run_checks
 from cityguard.workspace import Workspace
@@ -103,6 +105,7 @@ def ipv6_rollout(
     ):
         outcome.run_id = rec.run_id
         rollout = _Rollout(workspace, rec, run_dir, settings.revert_after_s, outcome, say)
+        rollout.zones = write_zone_fragments(plan, run_dir / "zones")
         if check:
             rollout.check_only(hosts)
         else:
@@ -118,6 +121,21 @@ def ipv6_rollout(
             },
         )
     return outcome
+
+
+def write_zone_fragments(plan: AddressPlan, directory: Path) -> list[dict[str, str]]:
+    """The plan's AAAA and PTR fragments as files of the run (artifacts), for the DNS server's
+    role (ipv6_dns) to load: ``[{zone, file}]``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    zones = []
+    for zone, text in (
+        (plan.domain, forward_zone_fragment(plan)),
+        (reverse_zone(plan), reverse_zone_fragment(plan)),
+    ):
+        path = directory / f"{zone}.zone"
+        path.write_text(text)
+        zones.append({"zone": zone, "file": str(path)})
+    return zones
 
 
 class _Rollout:
@@ -137,6 +155,7 @@ class _Rollout:
         self.outcome = outcome
         self.say = say
         self.runs = 0
+        self.zones: list[dict[str, str]] = []
 
     def playbook(
         self, hosts: tuple[str, ...] | list[str], phase: str, check: bool
@@ -152,7 +171,11 @@ class _Rollout:
             limit=",".join(hosts),
             check=check,
             diff=True,
-            extra_vars={"ipv6_phase": phase, "ipv6_revert_after_s": self.revert_after_s},
+            extra_vars={
+                "ipv6_phase": phase,
+                "ipv6_revert_after_s": self.revert_after_s,
+                "ipv6_dns_zones": self.zones,
+            },
         )
         return run_playbook(request)
 
