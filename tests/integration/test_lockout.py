@@ -1,8 +1,8 @@
 """A controller killed in the middle of a guarded change never locks ops out (issue 8).
 
 Each test starts `cityguard harden` as a process group of its own, with a change that locks
-SSH out (sshd: listen only on addresses the host lacks; firewall: SSH open only to networks the lab is not on), waits
-for a step of the guarded change in ansible-runner's job events and SIGKILLs the whole group.
+SSH out (sshd: listen only on addresses the host lacks; firewall: SSH open only to networks the
+lab is not on), waits for a step of the guarded change in ansible-runner's job events and SIGKILLs the whole group.
 The host must then put its old configuration back on its own, within the guard's timeout, and
 leave nothing behind: no guard directory, no systemd unit, no callback temp directory. The same
 runs carry secrets in the environment under names no pattern catches; no file under the state
@@ -11,6 +11,7 @@ directory may hold them afterwards, whether the run succeeded, failed or was kil
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -111,7 +112,9 @@ def kill_at(lab, process: subprocess.Popen[str], event: str, task: str) -> None:
         while not seen(lab.state_dir, started, event, task):
             if process.poll() is not None:
                 output = process.stdout.read() if process.stdout else ""
-                pytest.fail(f"harden ended (rc {process.returncode}) before {event} {task}: {output}")
+                pytest.fail(
+                    f"harden ended (rc {process.returncode}) before {event} {task}: {output}"
+                )
             if time.monotonic() > deadline:
                 pytest.fail(f"no {event} for {task!r} within 240 s")
             time.sleep(0.05)
@@ -121,27 +124,34 @@ def kill_at(lab, process: subprocess.Popen[str], event: str, task: str) -> None:
 
 
 def with_group(process: subprocess.Popen[str], sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        pass
 
 
-def reachable_state(lab, command: str, within: float) -> tuple[str, float]:  # type: ignore[no-untyped-def]
-    """The command's output over a fresh login with sudo, as soon as one works again."""
+def reachable_state(
+    lab, command: str, within: float, wanted: str | None = None
+) -> tuple[str, float]:  # type: ignore[no-untyped-def]
+    """The command's output over a fresh login with sudo, as soon as a login works and (given
+    ``wanted``) the output is that: a host killed before its reload still answers, with the
+    new file on disk until its guard fires."""
     start, last = time.monotonic(), ""
     while time.monotonic() - start < within:
         try:
-            return lab.ssh(HOST, command), time.monotonic() - start
+            output = lab.ssh(HOST, command)
         except (AssertionError, subprocess.TimeoutExpired) as error:
             last = str(error)
-            time.sleep(1)
-    pytest.fail(f"{HOST} not reachable {within:.0f} s after the kill: {last}")
+        else:
+            if wanted is None or output == wanted:
+                return output, time.monotonic() - start
+            last = f"still not the old configuration: {output}"
+        time.sleep(1)
+    pytest.fail(f"{HOST} not back {within:.0f} s after the kill: {last}")
 
 
 def assert_nothing_left(lab) -> None:  # type: ignore[no-untyped-def]
-    # the revert removes its guard right after putting things back; give it that moment
-    for _ in range(10):
+    # a guard armed before the kill fires at its deadline even when there was nothing to put
+    # back yet (killed right after arming), and removes itself right after its revert
+    for _ in range(GUARD_TIMEOUT + 15):
         left = lab.ssh(HOST, LEFTOVERS).strip()
         if not left:
             break
@@ -168,9 +178,11 @@ def test_killed_during_a_guarded_sshd_change_the_host_reverts_on_its_own(  # typ
 
     kill_at(lab, harden(lab, site, "ssh"), event, task)
 
-    after, seconds = reachable_state(lab, SSHD_STATE, GUARD_TIMEOUT + 40)
+    after, seconds = reachable_state(lab, SSHD_STATE, GUARD_TIMEOUT + 40, before)
     assert after == before
-    print(f"{task}: {HOST} reachable with its old sshd configuration {seconds:.1f} s after the kill")
+    print(
+        f"{task}: {HOST} reachable with its old sshd configuration {seconds:.1f} s after the kill"
+    )
     assert_nothing_left(lab)
 
 
@@ -184,7 +196,7 @@ def test_killed_during_a_guarded_firewall_change_the_host_reverts_on_its_own(  #
 
     kill_at(lab, harden(lab, site, "firewall"), event, task)
 
-    after, seconds = reachable_state(lab, FIREWALL_STATE, GUARD_TIMEOUT + 40)
+    after, seconds = reachable_state(lab, FIREWALL_STATE, GUARD_TIMEOUT + 40, before)
     assert after == before
     print(f"{task}: {HOST} reachable with its old firewall {seconds:.1f} s after the kill")
     assert_nothing_left(lab)
