@@ -6,6 +6,8 @@ import contextlib
 import io
 import json
 import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +157,59 @@ def test_unreachable_host_is_an_error_and_others_complete(first_harden, lab, tmp
     assert code == 3
     assert {r["outcome"] for (h, _), r in results.items() if h == "ghost1"} == {"error"}
     assert {r["outcome"] for (h, _), r in results.items() if h == "web1"} == {"pass"}
+    assert {r["reason"] for (h, _), r in results.items() if h == "ghost1"} == {"host unreachable"}
+    (ghost,) = report["host_problems"]
+    assert ghost["host"] == "ghost1" and ghost["unreachable"]
+    assert ghost["problem"].startswith("unreachable: ssh: Could not resolve hostname ghost1.")
+
+
+@contextlib.contextmanager
+def stopped(lab, name: str) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """Every process of the lab host stopped (cgroup freezer), as a hung server looks to SSH:
+    the kernel still takes the connection, nothing answers. Thawed afterwards, always."""
+    (machine,) = [h.machine for h in lab.lab.hosts if h.name == name]
+    freeze = Path("/sys/fs/cgroup/unified") / machine / "cgroup.freeze"
+    # a shared connection kept from an earlier run would hang on the stopped host: close it
+    subprocess.run(
+        ["ssh", "-F", str(lab.lab.ssh_config), "-O", "exit", name],
+        capture_output=True,
+        check=False,
+    )
+    freeze.write_text("1")
+    try:
+        yield
+    finally:
+        freeze.write_text("0")
+
+
+def test_a_stopped_host_is_one_line_and_the_others_complete(first_harden, lab):  # type: ignore[no-untyped-def]
+    with stopped(lab, "db1"):
+        code, out, err = run_cli("check", "--site", str(lab.site_file), "--limit", "web,db")
+    said = [line for line in (out + err).splitlines() if line.startswith("db1: ")]
+    assert len(said) == 1, out + err
+    assert said[0].startswith("db1: unreachable: ") and len(said[0]) < 250, said
+    assert "CommandResult" not in out + err and "host unreachable" not in out + err
+    counts, _, rest = out.partition("Controls that did not pass")
+    assert "│ db1 " in counts, out  # its error results are counted
+    rows = [line for line in rest.splitlines() if line.startswith("│ db1 ")]
+    assert not rows, out  # and not listed control by control
+
+    run_id = out.strip().splitlines()[-1].removeprefix("evidence run ")
+    with SqliteStore(lab.state_dir / "evidence.sqlite") as store:
+        run = store.get_run(run_id)
+        stored = store.control_results(run_id)
+    selected = open_workspace(lab.site_file).selection.control_ids
+    on_db1 = [c for c in stored if c.host == "db1"]
+    assert len(on_db1) == len(selected)
+    assert {(c.outcome.value, c.reason) for c in on_db1} == {("error", "host unreachable")}
+    on_web1 = [c for c in stored if c.host == "web1"]
+    assert len(on_web1) == len(selected)  # web1 was checked in full
+    assert "error" not in {c.outcome.value for c in on_web1}
+    web1_failed = any(c.outcome.value == "fail" for c in on_web1)
+    assert code == (1 if web1_failed else 3), out + err  # a failed control outranks partial
+    assert run.exit_code == code
+    assert run.summary["host_problems"] == {"db1": said[0].removeprefix("db1: ")}
+    assert lab.ssh("db1", "echo back") == "back\n"  # thawed: the host answers again
 
 
 def test_waivers_keep_harden_off_and_expired_ones_fail(first_harden, lab, tmp_path):  # type: ignore[no-untyped-def]
