@@ -164,14 +164,21 @@ def test_a_wrong_gateway_fails_the_gate_and_the_batch_rolls_back(
     site = wrong_gateway_site(tmp_path, lab)
     broken = rollout(site, batch_size=2)
     assert broken.exit_code == ExitCode.FAILED
-    # web1 is in batch 1 (db1 is the canary): the failure names the check and the host
+    # the phase web1 is rolled out in (the canary: the plan's first server) fails its gate; the
+    # failure names the check and the host
+    phase = next(
+        s.name.removeprefix("apply ")
+        for s in broken.steps
+        if s.name.startswith("apply ") and "web1" in s.detail.split(":")[0]
+    )
     assert broken.failure is not None
-    assert broken.failure.startswith("batch 1: gate failed: CG-IPV6-004"), broken.failure
+    assert broken.failure.startswith(f"{phase}: gate failed: CG-IPV6-004"), broken.failure
     assert "on web1" in broken.failure
     steps = {s.name: s for s in broken.steps}
-    assert steps["gate batch 1"].outcome.value == "fail"
-    assert steps["rollback batch 1"].outcome.value == "pass", steps["rollback batch 1"].detail
-    assert "confirm batch 1" not in steps
+    assert steps[f"gate {phase}"].outcome.value == "fail"
+    assert steps[f"rollback {phase}"].outcome.value == "pass", steps[f"rollback {phase}"].detail
+    assert f"confirm {phase}" not in steps
+    assert list(steps)[-1] == f"rollback {phase}"  # the rollout stopped there
     assert broken.changed["web1"] > 0
     # back, over IPv4/SSH: a fresh login at the host's lab IPv4 address (its pinned host key)
     ipv4 = next(h.ipv4 for h in lab.lab.hosts if h.name == "web1")
@@ -198,7 +205,7 @@ def test_a_wrong_gateway_fails_the_gate_and_the_batch_rolls_back(
     # the evidence holds the failed gate and the rollback
     store = SqliteStore(lab.state_dir / "evidence.sqlite")
     recorded = {s.name: s.outcome.value for s in store.steps(broken.run_id)}
-    assert recorded["gate batch 1"] == "fail" and recorded["rollback batch 1"] == "pass"
+    assert recorded[f"gate {phase}"] == "fail" and recorded[f"rollback {phase}"] == "pass"
     # and the plan is whole again: every IPv6 check passes as before
     results = ipv6_check(lab.site_file)
     assert results[("web1", "CG-IPV6-004")]["outcome"] == "pass"
