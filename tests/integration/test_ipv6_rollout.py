@@ -169,7 +169,7 @@ def test_a_wrong_gateway_fails_the_gate_and_the_batch_rolls_back(
     phase = next(
         s.name.removeprefix("apply ")
         for s in broken.steps
-        if s.name.startswith("apply ") and "web1" in s.detail.split(":")[0]
+        if s.name.startswith("apply ") and "web1" in (s.detail or "").split(":")[0]
     )
     assert broken.failure is not None
     assert broken.failure.startswith(f"{phase}: gate failed: CG-IPV6-004"), broken.failure
