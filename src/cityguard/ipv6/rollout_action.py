@@ -254,6 +254,10 @@ class _Rollout:
                 self.outcome.exit_code = ExitCode.FAILED
                 return
             started = datetime.now(UTC)
+            if changed == 0:  # a guard is armed only for a change: nothing waits to be confirmed
+                self.step(f"confirm {phase.name}", started, Outcome.PASS, "nothing changed")
+                done.extend(phase.hosts)
+                continue
             confirmed = self.playbook(phase.hosts, "confirm", check=False)
             bad = sorted(set(confirmed.failed_hosts) | set(confirmed.unreachable_hosts))
             self.step(
