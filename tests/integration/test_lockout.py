@@ -1,12 +1,13 @@
 """A controller killed in the middle of a guarded change never locks ops out (issue 8).
 
 Each test starts `cityguard harden` as a process group of its own, with a change that locks
-SSH out (sshd: listen only on addresses the host lacks; firewall: SSH open only to networks the
-lab is not on), waits for a step of the guarded change in ansible-runner's job events and SIGKILLs the whole group.
-The host must then put its old configuration back on its own, within the guard's timeout, and
-leave nothing behind: no guard directory, no systemd unit, no callback temp directory. The same
-runs carry secrets in the environment under names no pattern catches; no file under the state
-directory may hold them afterwards, whether the run succeeded, failed or was killed.
+SSH out (sshd: listen only on addresses the host lacks; firewall: SSH open only to networks
+the lab is not on), waits for a step of the guarded change in ansible-runner's job events and
+SIGKILLs the whole group. The host must then put its old configuration back on its own, within
+the guard's timeout, and leave nothing behind: no guard directory, no systemd unit, no
+callback temp directory. The same runs carry secrets in the environment under names no pattern
+catches; no file under the state directory may hold them afterwards, whether the run
+succeeded, failed or was killed.
 """
 
 from __future__ import annotations
