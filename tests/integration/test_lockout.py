@@ -94,12 +94,12 @@ def harden(lab, site: Path, tags: str) -> subprocess.Popen[str]:  # type: ignore
 
 def seen(state_dir: Path, started: float, event: str, task: str) -> bool:
     for path in state_dir.glob("runs/*/artifacts/*/job_events/*.json"):
-        if path.stat().st_mtime < started:
-            continue
         try:
+            if path.stat().st_mtime < started:
+                continue
             data = json.loads(path.read_text())
         except (OSError, ValueError):
-            continue  # runner writes it as we read
+            continue  # runner writes it (as *-partial.json, then renamed) as we read
         payload = data.get("event_data", {})
         if data.get("event") == event and payload.get("task") == task:
             return True
