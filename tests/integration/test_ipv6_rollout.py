@@ -33,6 +33,8 @@ SERVERS = ("db1", "scratch1", "web1")
 # a router is the segments' gateway itself: its default-route and gateway checks do not apply
 ROUTER_NOT_APPLICABLE = {"CG-IPV6-004", "CG-IPV6-005"}
 WRONG_GATEWAY = "fd6b:3c41:9e20:101::99"  # in web1's segment, but nobody has it
+# the lab's bridge (cg<id>br), plain hosts' veths (cg<id>h<n>v), nspawn's host-side veths (vb-...)
+LAB_LINKS = ("cg", "vb-")
 NETWORK_FILE = "/etc/systemd/network/*.network.d/60-cityguard-ipv6.conf"
 
 
@@ -51,7 +53,7 @@ def own_ipv6_state() -> dict[str, Any]:
             (
                 json.dumps(item, sort_keys=True)
                 for item in json.loads(text or "[]")
-                if not str(item.get(key, "")).startswith("cg")
+                if not str(item.get(key, "")).startswith(LAB_LINKS)
             ),
         )
 
@@ -203,8 +205,8 @@ def test_a_wrong_gateway_fails_the_gate_and_the_batch_rolls_back(
     assert after == before
     assert WRONG_GATEWAY not in after["web1"]
     # the evidence holds the failed gate and the rollback
-    store = SqliteStore(lab.state_dir / "evidence.sqlite")
-    recorded = {s.name: s.outcome.value for s in store.steps(broken.run_id)}
+    with SqliteStore(lab.state_dir / "evidence.sqlite") as store:
+        recorded = {s.name: s.outcome.value for s in store.steps(broken.run_id)}
     assert recorded[f"gate {phase}"] == "fail" and recorded[f"rollback {phase}"] == "pass"
     # and the plan is whole again: every IPv6 check passes as before
     results = ipv6_check(lab.site_file)
