@@ -34,10 +34,14 @@ def case(value, control_id, case_id=None):
 
 
 def expect_everywhere(facts, expect, name, wanted):
-    """`name` holds `wanted` (a value or a Rule) for a connection no Match block names, labelled
-    with the file that sets it, and for every connection a Match block names."""
-    source = first_setting(facts.section("sshd-files"), name) or "sshd default"
-    expect.equal(facts.sshd_option(name), wanted, f"{name} (set in {source})")
+    """`name` holds `wanted` (a value or a Rule) for a connection no Match block names and for
+    every connection a Match block names; a value that does not hold is labelled with the file
+    that sets it (or the Match block)."""
+    value = facts.sshd_option(name)
+    label = name
+    if wanted != value:
+        label += f" (set in {first_setting(facts.section('sshd-files'), name) or 'sshd default'})"
+    expect.equal(value, wanted, label)
     for context in facts.section("sshd-match"):
         expect.equal(context.option(name), wanted, f"{name} for {context.label}")
 
