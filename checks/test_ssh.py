@@ -23,6 +23,7 @@ from cityguard.verify.sections.access_rules import (
 from cityguard.verify.sections.access_sshd import first_setting
 
 SSHD_CONFIG = watch_paths("/etc/ssh/sshd_config")[0]
+CITYGUARD_DROPIN = "/etc/ssh/sshd_config.d/00-cityguard.conf"  # written by the ssh role
 HOST_KEY_TYPES = ("rsa", "ecdsa", "ed25519")
 HOST_KEYS = {kind: f"/etc/ssh/ssh_host_{kind}_key" for kind in HOST_KEY_TYPES}
 watch_paths(*HOST_KEYS.values(), *(f"{path}.pub" for path in HOST_KEYS.values()))
@@ -35,12 +36,13 @@ def case(value, control_id, case_id=None):
 
 def expect_everywhere(facts, expect, name, wanted):
     """`name` holds `wanted` (a value or a Rule) for a connection no Match block names and for
-    every connection a Match block names; a value that does not hold is labelled with the file
-    that sets it (or the Match block)."""
+    every connection a Match block names; a value that does not hold is labelled with the other
+    file that sets it, overriding cityguard's drop-in (or with the Match block)."""
     value = facts.sshd_option(name)
     label = name
-    if wanted != value:
-        label += f" (set in {first_setting(facts.section('sshd-files'), name) or 'sshd default'})"
+    source = first_setting(facts.section("sshd-files"), name)
+    if wanted != value and source and not source.startswith(CITYGUARD_DROPIN + ":"):
+        label += f" (set in {source})"  # another file overrides cityguard's drop-in
     expect.equal(value, wanted, label)
     for context in facts.section("sshd-match"):
         expect.equal(context.option(name), wanted, f"{name} for {context.label}")
