@@ -20,6 +20,7 @@ import time
 
 from benchlab import bench_lab
 
+from cityguard import cli
 from cityguard.config import cache_dir, content_root
 from cityguard.drill import restic
 
@@ -29,6 +30,7 @@ PASSWORD = "bench-drill-password"
 
 def main() -> int:
     os.environ["CITYGUARD_RESTIC_PASSWORD"] = PASSWORD
+    cli.build_parser()  # registers every area's site section, as the command line does
     with bench_lab("db1,scratch1") as lab:
         config = str(lab.lab.ssh_config)
         subprocess.run(["scp", "-q", "-F", config, str(SEED), "db1:/tmp/seed.sql"], check=True)
