@@ -133,16 +133,18 @@ def test_drift_fails_the_check_and_harden_repairs_it(first_harden, lab):  # type
 
 
 def test_sshd_change_that_locks_out_is_rolled_back(first_harden, lab, tmp_path):  # type: ignore[no-untyped-def]
-    def no_auth_tries(site: dict[str, Any], _inventory: dict[str, Any]) -> None:
-        site["parameters"] = {"CG-SSH-003": {"max_auth_tries": 0}}
+    def cipher_no_client_offers(site: dict[str, Any], _inventory: dict[str, Any]) -> None:
+        # valid for sshd -t and for the parameter schema, but OpenSSH clients offer no CBC
+        # cipher by default: every fresh login fails, so only the login proof can catch it
+        site["parameters"] = {"CG-SSH-008": {"ciphers": ["aes128-cbc"]}}
 
     before = lab.ssh("db1", "cat /etc/ssh/sshd_config.d/00-cityguard.conf")
-    bad_site = site_copy(tmp_path, lab, no_auth_tries)
+    bad_site = site_copy(tmp_path, lab, cipher_no_client_offers)
     code, out, err = run_cli("harden", "--site", str(bad_site), "--limit", "db1", "-q")
     assert code == 3, out + err
     assert "rolled back" in out, out
     assert lab.ssh("db1", "cat /etc/ssh/sshd_config.d/00-cityguard.conf") == before
-    assert "maxauthtries 4" in lab.ssh("db1", "sshd -T")
+    assert "aes128-cbc" not in lab.ssh("db1", "sshd -T | grep ^ciphers")
 
 
 def test_unreachable_host_is_an_error_and_others_complete(first_harden, lab, tmp_path):  # type: ignore[no-untyped-def]
