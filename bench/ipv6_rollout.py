@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from benchlab import SITE, bench_lab, timed
 
+from cityguard.cli.main import build_parser
 from cityguard.ipv6.rollout_action import RolloutOutcome, ipv6_rollout
 from cityguard.workspace import open_workspace
 
@@ -23,6 +24,7 @@ def rollout() -> RolloutOutcome:
 
 
 def main() -> None:
+    build_parser()  # every area's site section registered, as before any command
     with bench_lab(HOSTS) as lab:
         code, _ = lab.cli("harden", "--controls", FIREWALL)
         if code != 0:
