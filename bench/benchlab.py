@@ -50,6 +50,7 @@ class BenchLab:
         previous = os.environ.get("CITYGUARD_STATE")
         os.environ["CITYGUARD_STATE"] = str(state)
         try:
+            cli.build_parser()  # every area's site section registered, as before any command
             site = load_site(SITE)
             lab = lab_engine.up(
                 state,
