@@ -18,6 +18,7 @@ import yaml
 from rich.console import Console
 
 from cityguard.ansible import AnsibleError, PlaybookRequest, PlaybookResult, run_playbook
+from cityguard.ansible.progress import PlaybookProgress
 
 pytestmark = pytest.mark.integration
 
@@ -190,9 +191,10 @@ def test_failing_task_is_in_the_result_with_its_message_and_no_secret(
     out = io.StringIO()
     console = Console(file=out, width=120)
 
-    result = run_playbook(
-        request_for(project, inventory, out_dir, playbook="fail.yml"), console=console
-    )
+    with PlaybookProgress("fail.yml", console=console) as view:
+        result = run_playbook(
+            request_for(project, inventory, out_dir, playbook="fail.yml"), on_event=view.on_event
+        )
 
     assert result.rc != 0
     assert result.status == "failed"
