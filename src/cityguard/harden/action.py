@@ -16,6 +16,7 @@ from typing import Any
 from rich.console import Console
 
 from cityguard.ansible import PlaybookRequest, PlaybookResult, TaskResult, run_playbook
+from cityguard.ansible.diffs import diff_text
 from cityguard.ansible.progress import PlaybookProgress
 from cityguard.catalog import CONTROL_ID
 from cityguard.catalog.waivers import apply_waivers, waived_by_host
@@ -30,7 +31,6 @@ from cityguard.core.records import (
 )
 from cityguard.evidence.errors import EvidenceError
 from cityguard.evidence.recorder import Recorder
-from cityguard.harden.diffs import diff_text
 from cityguard.harden.tags import check_tags, role_tags
 from cityguard.workspace import Workspace
 

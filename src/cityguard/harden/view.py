@@ -8,9 +8,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from cityguard.ansible.diffs import unified_diff
 from cityguard.core.records import Outcome
 from cityguard.harden.action import HardenOutcome, controls_of_task
-from cityguard.harden.diffs import unified_diff
 
 
 def harden_summary(console: Console, outcome: HardenOutcome) -> None:

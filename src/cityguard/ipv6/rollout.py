@@ -10,7 +10,6 @@ gate therefore judges the full plan.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -56,22 +55,3 @@ def gate_hostvars(
 ) -> dict[str, dict[str, Any]]:
     """``cityguard_ipv6`` of the hosts rolled out so far, for the gate's inventory."""
     return {host: {"cityguard_ipv6": narrowed(planned[host], done)} for host in done}
-
-
-def diff_text(diff: Any) -> str:
-    """Ansible's before/after of one change as a unified diff."""
-    if not isinstance(diff, dict):
-        return str(diff)
-    if "prepared" in diff:
-        return str(diff["prepared"])
-    before, after = diff.get("before", ""), diff.get("after", "")
-    if not isinstance(before, str) or not isinstance(after, str):
-        return f"before: {before}\nafter: {after}"
-    lines = difflib.unified_diff(
-        before.splitlines(),
-        after.splitlines(),
-        str(diff.get("before_header", "before")),
-        str(diff.get("after_header", "after")),
-        lineterm="",
-    )
-    return "\n".join(lines)

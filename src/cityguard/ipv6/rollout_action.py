@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cityguard.ansible import PlaybookRequest, PlaybookResult, run_playbook
+from cityguard.ansible.diffs import diff_text
 from cityguard.config.errors import ConfigError, ConfigProblem
 from cityguard.core.exitcodes import ExitCode
 from cityguard.core.records import (
@@ -37,7 +38,7 @@ from cityguard.ipv6.export import forward_zone_fragment, reverse_zone, reverse_z
 from cityguard.ipv6.hostvars import plan_hostvars
 from cityguard.ipv6.load import load_site_plan
 from cityguard.ipv6.plan import AddressPlan
-from cityguard.ipv6.rollout import Phase, diff_text, gate_hostvars, phases
+from cityguard.ipv6.rollout import Phase, gate_hostvars, phases
 from cityguard.verify.runner import CheckRun, run_checks
 from cityguard.workspace import Workspace
 
@@ -185,7 +186,7 @@ class _Rollout:
             if task.status != "changed":
                 continue
             self.outcome.changed[task.host] = self.outcome.changed.get(task.host, 0) + 1
-            text = "\n".join(diff_text(d) for d in task.diff or []) or None
+            text = diff_text(task.diff)
             if text:
                 self.outcome.diffs.append((task.host, task.task, text))
             changes.append(Change(Subject(SubjectKind.HOST, task.host), None, task.task, text))

@@ -8,9 +8,9 @@ from pathlib import Path
 from rich.console import Console
 
 from cityguard.ansible import PlaybookResult
+from cityguard.ansible.diffs import unified_diff
 from cityguard.core.exitcodes import ExitCode
 from cityguard.harden.action import HardenOutcome
-from cityguard.harden.diffs import unified_diff
 from cityguard.harden.view import harden_summary
 
 

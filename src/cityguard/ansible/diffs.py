@@ -1,7 +1,8 @@
-"""Ansible's diffs as text: what `harden --check` shows and what the evidence keeps of a change.
+"""Ansible's diffs as text: what a check mode run shows and what the evidence keeps of a change.
 
-Pure functions, shared by the view (shown to the operator) and the action (stored as Change
-records), so a change reads the same on screen and in the evidence.
+Pure functions, shared by every area that drives playbooks (harden, ipv6 rollout) in their views
+(shown to the operator) and actions (stored as Change records), so a change reads the same on
+screen and in the evidence.
 """
 
 from __future__ import annotations
