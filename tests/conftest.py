@@ -15,6 +15,15 @@ import pytest
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Register every area's site section once, as the command line does before any command, so
+    a test that loads the example site (which has drill, eidas and ipv6 sections) does not
+    depend on another test having built the parser first."""
+    from cityguard.cli.main import build_parser
+
+    build_parser()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Generator[None]:
     outcome = yield

@@ -9,3 +9,4 @@ class ExitCode(IntEnum):
     USAGE = 2  # usage or configuration error; nothing was changed
     PARTIAL = 3  # some hosts unreachable or a step could not run
     INTERNAL = 4  # a bug in cityguard
+    INTERRUPTED = 130  # stopped by Ctrl-C (128 + SIGINT), as shells report it

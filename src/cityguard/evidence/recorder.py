@@ -40,7 +40,7 @@ from cityguard.evidence.store import EvidenceStore
 logger = logging.getLogger(__name__)
 
 #: The exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
-INTERRUPTED = 130
+INTERRUPTED = int(ExitCode.INTERRUPTED)
 
 
 @dataclass

@@ -54,7 +54,12 @@ class HardenOutcome:
 
 
 def exit_code_for(result: PlaybookResult) -> ExitCode:
-    """A host that failed or could not be reached means the step did not run everywhere."""
+    """A host that failed or could not be reached means the step did not run everywhere.
+
+    ansible-runner takes Ctrl-C itself and returns a canceled run: that is an interruption,
+    not a partial run, and says so with the shell's code for it."""
+    if result.status == "canceled":
+        return ExitCode.INTERRUPTED
     if result.unreachable_hosts or result.failed_hosts or result.rc != 0:
         return ExitCode.PARTIAL
     return ExitCode.OK

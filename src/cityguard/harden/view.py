@@ -24,7 +24,16 @@ def harden_summary(console: Console, outcome: HardenOutcome) -> None:
             host, str(stats.ok), str(stats.changed), str(stats.failed), str(stats.unreachable)
         )
     console.print(table)
-    if not result.hosts and result.rc != 0:
+    if result.status == "canceled":
+        made = sum(task.status == "changed" for task in result.tasks)
+        console.print(
+            f"interrupted (Ctrl-C): the run stopped after {len(result.tasks)} task results; "
+            f"{made} change(s) {'would have been ' if check else ''}made before it stopped "
+            "are listed below; every later task did not run",
+            style="red",
+            markup=False,
+        )
+    elif not result.hosts and result.rc != 0:
         console.print(
             f"the playbook did not run (ansible rc={result.rc}): "
             + playbook_failure(result.artifacts_dir),

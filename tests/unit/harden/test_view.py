@@ -68,3 +68,31 @@ def test_a_change_is_reported_against_the_selected_controls_only(tmp_path: Path)
     harden_summary(Console(file=out, width=300), outcome)
     assert "web1 CG-SSH-001: changed: Write the cityguard sshd drop-in" in out.getvalue()
     assert "CG-SSH-015" not in out.getvalue()
+
+
+def test_an_interrupted_run_says_what_changed_and_that_the_rest_did_not_run(
+    tmp_path: Path,
+) -> None:
+    from cityguard.ansible import TaskResult
+    from cityguard.harden.action import exit_code_for
+
+    changed = TaskResult(
+        host="web1",
+        task="Write the cityguard sshd drop-in",
+        role="ssh",
+        tags=["ssh", "CG-SSH-001"],
+        action="cityguard_files",
+        status="changed",
+    )
+    result = PlaybookResult(
+        rc=254, status="canceled", hosts={}, tasks=[changed], artifacts_dir=tmp_path
+    )
+    assert exit_code_for(result) is ExitCode.INTERRUPTED
+    out = io.StringIO()
+    outcome = HardenOutcome("r1", result, ExitCode.INTERRUPTED, ["CG-SSH-001"])
+    harden_summary(Console(file=out, width=300), outcome)
+    text = out.getvalue()
+    assert "interrupted (Ctrl-C)" in text
+    assert "1 change(s) made before it stopped" in text
+    assert "web1 CG-SSH-001: changed: Write the cityguard sshd drop-in" in text
+    assert "did not run (ansible rc" not in text
