@@ -103,8 +103,10 @@ def drill_lab(lab_session: Any) -> Iterator[Any]:
         "set -e; for i in $(seq 30); do pg_isready -q && break; sleep 1; done; "
         "runuser -u postgres -- dropdb --if-exists citizen_portal; "
         "runuser -u postgres -- createdb citizen_portal; "
+        # root opens the seed for psql: after harden, umask 027 leaves the copied file
+        # unreadable by the postgres user
         "runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d citizen_portal "
-        "-f /tmp/citizen-portal.sql",
+        "< /tmp/citizen-portal.sql",
     )
     lab.ssh(
         "db1",
