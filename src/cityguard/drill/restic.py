@@ -87,23 +87,16 @@ def backup_from_command_args(
     """Back up what ``command`` writes as one file; restic fails (no snapshot) if it fails."""
     if not command:
         raise ValueError("--stdin-from-command needs a command")
-    return (
-        "backup",
-        "--retry-lock",
-        RETRY_LOCK,
-        "--host",
-        host,
-        *tag_args(tags),
-        "--stdin-filename",
-        filename,
-        "--stdin-from-command",
-        "--",
-        *command,
-    )
+    return (*_backup_one_file_args(filename, tags, host), "--stdin-from-command", "--", *command)
 
 
 def backup_stdin_args(filename: str, *, tags: Sequence[str], host: str) -> tuple[str, ...]:
     """Back up standard input as one file (the manifest)."""
+    return (*_backup_one_file_args(filename, tags, host), "--stdin")
+
+
+def _backup_one_file_args(filename: str, tags: Sequence[str], host: str) -> tuple[str, ...]:
+    """What every one-file backup starts with: lock wait, host, tags and the file's name."""
     return (
         "backup",
         "--retry-lock",
@@ -113,7 +106,6 @@ def backup_stdin_args(filename: str, *, tags: Sequence[str], host: str) -> tuple
         *tag_args(tags),
         "--stdin-filename",
         filename,
-        "--stdin",
     )
 
 
