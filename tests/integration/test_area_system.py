@@ -261,3 +261,30 @@ def test_firewall_change_that_locks_out_is_rolled_back(first_harden, lab, tmp_pa
         before
     )
     assert lab.ssh("db1", "ls /etc/nftables.d") == "cityguard.nft\n"
+
+
+def test_nftables_service_is_running_and_reloads_the_hardened_ruleset(first_harden, lab):  # type: ignore[no-untyped-def]
+    """Scanners and ops use the service: it must be active, and a reload must bring back the
+    same default-deny table."""
+    assert lab.ssh("web1", "systemctl is-active nftables").strip() == "active"
+    lab.ssh("web1", "nft delete table inet cityguard && systemctl reload nftables")
+    assert "policy drop;" in lab.ssh("web1", "nft list chain inet cityguard input")
+
+
+def test_the_replaced_time_daemon_is_purged_with_its_enable_links(first_harden, lab):  # type: ignore[no-untyped-def]
+    state = lab.ssh("web1", "dpkg-query -W -f='${db:Status-Status}' systemd-timesyncd || true")
+    assert state in ("", "not-installed"), state
+    links = lab.ssh("web1", "find /etc/systemd/system -name 'systemd-timesyncd*' -print")
+    assert links == "", links
+
+
+def test_hardening_one_firewall_control_keeps_every_other_in_the_ruleset(first_harden, lab, site):  # type: ignore[no-untyped-def]
+    """Narrowing a run narrows what is reported, never the shared table: --controls CG-FW-004
+    alone must leave input and forward policy on drop."""
+    code, out, err = run_cli(
+        "harden", "--site", str(site), "--controls", "CG-FW-004", "--limit", "web1", "-q"
+    )
+    assert code == 0, out + err
+    assert "policy drop;" in lab.ssh("web1", "nft list chain inet cityguard input")
+    assert "policy drop;" in lab.ssh("web1", "nft list chain inet cityguard forward")
+    assert "policy drop;" in lab.ssh("web1", "grep -A1 'chain input' /etc/nftables.d/cityguard.nft")

@@ -97,6 +97,28 @@ def drill_lab(lab_session: Any) -> Iterator[Any]:
     if not restic_binary(cache_dir()).exists():
         pytest.fail("restic is not built: run tools/components/restic.sh")
     lab = lab_session
+    # a city's restore target is hardened: its SSH sessions copy files under umask 027
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CITYGUARD_STATE", str(lab.state_dir))
+        code, out, err = run_cli(
+            "harden",
+            "--site",
+            str(lab.site_file),
+            "--limit",
+            "scratch1",
+            "--controls",
+            "CG-ACC-010",
+            "-q",
+        )
+    assert code == 0, out + err
+    login_umask = subprocess.run(
+        ["ssh", "-F", str(lab.lab.ssh_config), "-o", "ControlPath=none", "scratch1", "umask"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert login_umask.stdout.strip() == "0027"
     scp(lab, SEED, "db1", "/tmp/citizen-portal.sql")
     lab.ssh(
         "db1",

@@ -64,17 +64,22 @@ def check(
     workspace: Workspace,
     *,
     limit: str | None = None,
+    host_timeout_s: float = 300.0,
     console: Console | None = None,
     progress: bool = True,
 ) -> CheckOutcome:
     hosts = workspace.inventory.select(limit)
     workspace.selection.for_hosts()  # host controls only: refused when none
     with workspace.lock("check"):
-        return _run(workspace, hosts, console, progress)
+        return _run(workspace, hosts, host_timeout_s, console, progress)
 
 
 def _run(
-    workspace: Workspace, hosts: list[str], console: Console | None, progress: bool
+    workspace: Workspace,
+    hosts: list[str],
+    host_timeout_s: float,
+    console: Console | None,
+    progress: bool,
 ) -> CheckOutcome:
     selection = workspace.selection.for_hosts()
     run_dir = workspace.new_run_dir("check")
@@ -84,6 +89,7 @@ def _run(
         hosts=hosts,
         controls=selection.control_ids,
         parameters=selection.parameters,
+        host_timeout_s=host_timeout_s,
     )
     with workspace.record("check", hosts, run_dir, selection) as rec:
         with Progress(

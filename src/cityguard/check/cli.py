@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from cityguard.core.arguments import positive_int
 from cityguard.core.context import Context
 from cityguard.core.exitcodes import ExitCode
 
@@ -15,6 +16,13 @@ def register(
     parser.add_argument("--limit", help="hosts or groups (Ansible limit syntax)")
     parser.add_argument("--controls", help="comma-separated control ids")
     parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.add_argument(
+        "--host-timeout",
+        type=positive_int,
+        default=300,
+        metavar="SECONDS",
+        help="stop checking a host that has not finished after this long (default 300)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -27,6 +35,7 @@ def run(args: argparse.Namespace, ctx: Context) -> ExitCode:
     outcome = check(
         workspace,
         limit=args.limit,
+        host_timeout_s=args.host_timeout,
         console=ctx.err,
         progress=args.format == "table" and not args.quiet,
     )

@@ -4,18 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from cityguard.core.arguments import positive_int
 from cityguard.core.context import Context
 from cityguard.core.exitcodes import ExitCode
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
-    return value
 
 
 def register(
@@ -24,7 +15,9 @@ def register(
     evidence = commands.add_parser("evidence", help="runs and results in the evidence store")
     evidence_commands = evidence.add_subparsers(dest="evidence_command", required=True)
     listing = evidence_commands.add_parser("list", parents=[common], help="recent runs")
-    listing.add_argument("--limit", type=_positive, default=20, help="how many runs (default 20)")
+    listing.add_argument(
+        "--limit", type=positive_int, default=20, help="how many runs (default 20)"
+    )
     listing.set_defaults(func=run_list)
     show = evidence_commands.add_parser(
         "show", parents=[common], help="everything one run recorded"

@@ -14,14 +14,16 @@ through here.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
+import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from cityguard.core.errors import CityguardError
 from cityguard.core.secrets import redact
@@ -106,22 +108,8 @@ def run(
     if not command:
         raise ValueError("argv must name a program")
     logger.debug("%s: %s", redact(what), command_line(command))
-    options: dict[str, Any] = (
-        {"input": input_text} if input_text is not None else {"stdin": subprocess.DEVNULL}
-    )
     try:
-        completed = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            timeout=timeout,
-            env={**os.environ, **env} if env else None,
-            cwd=cwd,
-            check=False,
-            **options,
-        )
+        completed = _run_in_own_group(command, input_text, timeout, env, cwd)
     except subprocess.TimeoutExpired as exc:
         tail = _tail(_text(exc.stderr) or _text(exc.stdout))
         raise _logged(
@@ -150,6 +138,45 @@ def run(
             )
         )
     return result
+
+
+def _run_in_own_group(
+    command: list[str],
+    input_text: str | None,
+    timeout: float | None,
+    env: Mapping[str, str] | None,
+    cwd: str | Path | None,
+) -> subprocess.CompletedProcess[str]:
+    """Run the program as the leader of its own process group, and on a timeout or an
+    interruption end the whole group: a program's own children (ssh under pytest or ansible)
+    would otherwise outlive it and keep its output open, so the wait would never end."""
+    with subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        env={**os.environ, **env} if env else None,
+        cwd=cwd,
+        start_new_session=True,
+    ) as child:
+        try:
+            stdout, stderr = child.communicate(input_text, timeout=timeout)
+        except BaseException:
+            _end_group(child)
+            raise
+    return subprocess.CompletedProcess(command, child.returncode, stdout, stderr)
+
+
+def _end_group(child: subprocess.Popen[str]) -> None:
+    """SIGKILL the child's process group (only processes it started), then reap the child."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, signal.SIGKILL)
+    child.kill()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        child.communicate(timeout=5)
 
 
 def _start_error(

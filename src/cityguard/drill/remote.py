@@ -175,19 +175,23 @@ STOP_POSTGRES = """set -- $(pg_lsclusters -h | head -n1)
 
 
 def restore_database(database: str, port: int, dump: str, globals_sql: str | None) -> str:
-    """Recreate ``database`` from a custom-format dump (and the roles first, if given)."""
+    """Recreate ``database`` from a custom-format dump (and the roles first, if given).
+
+    Root opens the files and hands them to PostgreSQL on stdin: the copies were written under
+    the SSH user's umask (027 on a hardened host), so the postgres user may not read them."""
     db = shlex.quote(database)
     steps = ["set -e"]
     if globals_sql:
         # roles that already exist (postgres) make psql complain; the rest is created
         steps.append(
-            f"runuser -u postgres -- psql -X -q -p {port} -f {shlex.quote(globals_sql)}"
+            f"runuser -u postgres -- psql -X -q -p {port} < {shlex.quote(globals_sql)}"
             " >/dev/null 2>&1 || true"
         )
     steps += [
         f"runuser -u postgres -- dropdb --if-exists -p {port} {db}",
         f"runuser -u postgres -- createdb -p {port} {db}",
-        f"runuser -u postgres -- pg_restore --exit-on-error -p {port} -d {db} {shlex.quote(dump)}",
+        f"runuser -u postgres -- pg_restore --exit-on-error -p {port} -d {db}"
+        f" < {shlex.quote(dump)}",
     ]
     return as_root("\n".join(steps))
 

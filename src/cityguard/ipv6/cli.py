@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from cityguard.config.sections import register_section
+from cityguard.core.arguments import positive_int
 from cityguard.core.context import Context
 from cityguard.core.exitcodes import ExitCode
 
@@ -42,20 +43,10 @@ def register(
     )
     rollout.add_argument(
         "--batch-size",
-        type=_positive,
+        type=positive_int,
         help="hosts per batch after the canary (default: the site's ipv6.batch_size)",
     )
     rollout.set_defaults(func=run_rollout)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def run_plan(args: argparse.Namespace, ctx: Context) -> ExitCode:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cityguard.core import process
 from cityguard.core.errors import CityguardError
 from cityguard.core.records import CheckResult, Outcome
 from cityguard.core.secrets import redact
@@ -40,6 +40,9 @@ class CheckRun:
     controls: list[str]
     parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
     parallel: int = 8
+    #: A host that stops answering mid-run (sshd frozen, network gone without a reset) must
+    #: not hold the whole check: past this many seconds its run is stopped and reported.
+    host_timeout_s: float = 300.0
 
 
 @dataclass
@@ -104,15 +107,28 @@ def check_host(run: CheckRun, host: str) -> HostRun:
         results_file = Path(scratch) / "results.jsonl"
         params_file = Path(scratch) / "params.json"
         params_file.write_text(json.dumps(run.parameters))
-        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-        completed = subprocess.run(
-            pytest_argv(run, host, results_file, params_file),
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-        )
+        env = {
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+        try:
+            completed = process.run(
+                pytest_argv(run, host, results_file, params_file),
+                what=f"checking {host}",
+                timeout=run.host_timeout_s,
+                env=env,
+                check=False,
+            )
+        except process.ProcessError as error:
+            done = results_file.read_text().splitlines() if results_file.exists() else []
+            if error.failure != "timed-out":
+                return HostRun(host, parse_results(done), str(error))
+            return HostRun(
+                host,
+                parse_results(done),
+                f"check did not finish within {run.host_timeout_s:g} s and was stopped "
+                f"({len(done)} checks had finished): the host stopped answering",
+            )
         lines = results_file.read_text().splitlines() if results_file.exists() else []
     results = parse_results(lines)
     # pytest: 0 all passed, 1 some failed; anything else means the run itself broke

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,6 +88,16 @@ def test_a_timeout_is_a_process_error() -> None:
     assert str(error) == "slow step: timed out after 1 s"
     assert error.failure == "timed-out"
     assert error.returncode is None
+
+
+def test_a_timeout_ends_the_programs_children_too() -> None:
+    """A child that keeps the output open (ssh under pytest) must not make the wait endless."""
+    started = time.monotonic()
+    with pytest.raises(ProcessError):
+        run(["sh", "-c", "sleep 3607 & echo $!; wait"], what="stuck step", timeout=1)
+    assert time.monotonic() - started < 10
+    leftover = run(["pgrep", "-f", "^sleep 3607$"], what="looking", timeout=5, check=False)
+    assert leftover.stdout == ""
 
 
 def test_a_missing_program_is_one_line() -> None:

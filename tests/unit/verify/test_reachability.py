@@ -140,3 +140,56 @@ def test_a_closed_ssh_port_gives_one_line_for_the_host(tmp_path: Path) -> None:
         ("test_facts_sample::test_uses_facts", Outcome.ERROR, UNREACHABLE),
         ("test_facts_sample::test_uses_facts_too", Outcome.ERROR, UNREACHABLE),
     }
+
+
+STUCK_CHECK = textwrap.dedent(
+    """\
+    import os
+    import subprocess
+    import pytest
+
+
+    @pytest.mark.controls("CG-TST-001")
+    def test_done_quickly(expect):
+        expect.equal(1, 1, "one")
+
+
+    @pytest.mark.controls("CG-TST-002")
+    def test_never_answers(expect):
+        # a child of the check, as ssh is: it must end with the check's process group
+        child = subprocess.Popen(["sleep", "300"])
+        with open(os.environ["STUCK_PID_FILE"], "w") as out:
+            out.write(str(child.pid))
+        child.wait()
+    """
+)
+
+
+def test_a_host_that_stops_answering_is_stopped_at_the_host_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checks = tmp_path / "checks"
+    checks.mkdir()
+    (checks / "test_stuck_sample.py").write_text(STUCK_CHECK)
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {"frozen1": {}}}}))
+    pid_file = tmp_path / "child.pid"
+    monkeypatch.setenv("STUCK_PID_FILE", str(pid_file))
+    run = CheckRun(checks, inventory, ["frozen1"], ["CG-TST-001", "CG-TST-002"], host_timeout_s=4)
+
+    (host_run,) = run_checks(run)
+
+    assert host_run.problem is not None
+    assert host_run.problem.startswith("check did not finish within 4 s"), host_run.problem
+    assert "1 checks had finished" in host_run.problem
+    assert [r.check_id for r in host_run.results] == ["test_stuck_sample::test_done_quickly"]
+    assert not alive(int(pid_file.read_text()))
+
+
+def alive(pid: int) -> bool:
+    """Running, not merely a zombie waiting for whoever adopted it to reap it."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "State:\tZ" not in status
