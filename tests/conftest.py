@@ -7,6 +7,7 @@ PostgreSQL, ...), never that it was quietly left out.
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Generator
 from typing import Any
 
@@ -22,6 +23,13 @@ def pytest_configure(config: pytest.Config) -> None:
     from cityguard.cli.main import build_parser
 
     build_parser()
+    signal.signal(signal.SIGTERM, _interrupted)
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    """SIGTERM (a CI timeout, `kill`) ends the session as Ctrl-C does: pytest then tears down
+    the session fixtures, so the lab, Keycloak and PostgreSQL are stopped, not orphaned."""
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 @pytest.hookimpl(hookwrapper=True)
