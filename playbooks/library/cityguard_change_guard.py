@@ -21,7 +21,11 @@ controller:
   connection working.
 
 The revert and the confirmation take the same lock, so exactly one of them wins. A timer does
-not survive a reboot: a host rebooted inside the window boots with the changed files.
+not survive a reboot, and ops who cannot log in will reboot the host: so while a guard is
+pending, a boot hook is installed too (with systemd: a oneshot unit wanted by sysinit.target,
+ordered before sshd and nftables load anything) that reverts every unconfirmed guard early in
+the next boot. The hook is written only to disk (no daemon-reload: it matters at the next boot
+only) and removed with the last pending guard, so a confirmed change leaves nothing behind.
 
 Arming and confirming change nothing on the host that a check could see, so both report
 `changed: false`; a revert reports `changed: true`.
@@ -82,7 +86,19 @@ options:
   base_dir:
     type: path
     default: /var/lib/cityguard/guards
+  at_boot:
+    description: >-
+      Also revert at the next boot if the host reboots before the confirmation (default: where
+      the systemd timer is used).
+    type: bool
+  unit_dir:
+    description: Where the boot hook's unit is written (state armed, at_boot).
+    type: path
+    default: /etc/systemd/system
 """
+
+BOOT_UNIT = "cityguard-guards-at-boot.service"
+BOOT_SCRIPT = "revert-at-boot.py"
 
 UNIT_PREFIX = "cityguard-guard-"
 
@@ -156,9 +172,35 @@ def revert(guard):
             subprocess.run(argv, check=False, stdin=subprocess.DEVNULL,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         shutil.rmtree(guard, ignore_errors=True)
+    drop_boot_hook(manifest.get("boot_hook"), os.path.dirname(guard))
     return True
 
-if __name__ == "__main__":
+def pending(base):
+    """The guards under ``base`` that were armed and neither confirmed nor reverted."""
+    if not os.path.isdir(base):
+        return []
+    return [os.path.join(base, name) for name in sorted(os.listdir(base))
+            if os.path.isfile(os.path.join(base, name, "manifest.json"))
+            and not os.path.exists(os.path.join(base, name, "confirmed"))]
+
+def drop_boot_hook(hook, base):
+    """Remove the boot hook once no guard is pending any more."""
+    if not hook or pending(base):
+        return
+    for path in (hook["link"], hook["unit"], hook["script"]):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+if __name__ == "__main__" and sys.argv[1] == "--boot":
+    # early in a boot: the host was restarted before a change was confirmed
+    base, hook = sys.argv[2], {"unit": sys.argv[3], "link": sys.argv[4], "script": sys.argv[0]}
+    for guard in pending(base):
+        if revert(guard):
+            print("cityguard: reverted at boot the unconfirmed change guarded by " + guard)
+    drop_boot_hook(hook, base)
+elif __name__ == "__main__":
     guard = sys.argv[1]
     if len(sys.argv) > 2:
         deadline = float(sys.argv[2])
@@ -211,29 +253,69 @@ def arm(module: AnsibleModule) -> dict:
             if table != "ruleset" and len(table.split()) != 2:
                 raise ValueError(f"nft_tables: {table!r} is neither 'family name' nor 'ruleset'")
         deadline = time.time() + params["timeout"]
+        scheduler = params["scheduler"]
+        if scheduler == "auto":
+            scheduler = "systemd" if has_systemd() else "watcher"
+        at_boot = params["at_boot"] if params["at_boot"] is not None else scheduler == "systemd"
         manifest = {
             "paths": [{"path": p, "kind": _save_path(guard, i, p)}
                       for i, p in enumerate(params["paths"])],
             "tables": [{"table": t, "listing": _listing(t)} for t in params["nft_tables"]],
             "commands": [[str(arg) for arg in argv] for argv in params["restore_commands"]],
             "deadline": deadline,
+            "boot_hook": install_boot_hook(params["base_dir"], params["unit_dir"])
+            if at_boot else None,
         }
         with open(os.path.join(guard, "manifest.json"), "w") as stream:
             json.dump(manifest, stream)
         script = os.path.join(guard, "revert.py")
         with open(script, "w") as stream:
             stream.write(REVERT)
-        scheduler = params["scheduler"]
-        if scheduler == "auto":
-            scheduler = "systemd" if has_systemd() else "watcher"
         schedule = _schedule_unit if scheduler == "systemd" else _schedule_watcher
         how = schedule(guard, ident, script, params["timeout"], deadline)
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
         shutil.rmtree(guard, ignore_errors=True)  # nothing armed: nothing may be left
+        _revert_module()["drop_boot_hook"](boot_hook_paths(params["base_dir"],
+                                                           params["unit_dir"]),
+                                           params["base_dir"])
         module.fail_json(msg=f"could not arm the rollback: {exc}")
     with open(os.path.join(guard, "scheduled.json"), "w") as stream:
         json.dump(how, stream)
     return {"guard": guard, "deadline": int(deadline), **how}
+
+
+def boot_hook_paths(base_dir: str, unit_dir: str) -> dict:
+    return {
+        "unit": os.path.join(unit_dir, BOOT_UNIT),
+        "link": os.path.join(unit_dir, "sysinit.target.wants", BOOT_UNIT),
+        "script": os.path.join(base_dir, BOOT_SCRIPT),
+    }
+
+
+def install_boot_hook(base_dir: str, unit_dir: str) -> dict:
+    """Write the revert-at-boot script and its unit, and enable the unit by its link."""
+    hook = boot_hook_paths(base_dir, unit_dir)
+    with open(hook["script"], "w") as stream:
+        stream.write(REVERT)
+    unit = (
+        "[Unit]\n"
+        "Description=cityguard: roll back changes not confirmed before the reboot\n"
+        "DefaultDependencies=no\n"
+        "After=local-fs.target\n"
+        "Before=sysinit.target nftables.service ssh.service sshd.service\n"
+        "[Service]\n"
+        "Type=oneshot\n"
+        f"ExecStart={sys.executable} {hook['script']} --boot {base_dir} "
+        f"{hook['unit']} {hook['link']}\n"
+        "[Install]\n"
+        "WantedBy=sysinit.target\n"
+    )
+    with open(hook["unit"], "w") as stream:
+        stream.write(unit)
+    os.makedirs(os.path.dirname(hook["link"]), exist_ok=True)
+    if not os.path.lexists(hook["link"]):
+        os.symlink(hook["unit"], hook["link"])
+    return hook
 
 
 def _schedule_unit(guard: str, ident: str, script: str, timeout: int, deadline: float) -> dict:
@@ -287,6 +369,8 @@ def main() -> None:
                           "default": "auto"},
             "guard": {"type": "path"},
             "base_dir": {"type": "path", "default": "/var/lib/cityguard/guards"},
+            "at_boot": {"type": "bool"},
+            "unit_dir": {"type": "path", "default": "/etc/systemd/system"},
         },
         required_if=[("state", "confirmed", ["guard"]), ("state", "restored", ["guard"])],
         supports_check_mode=True,
@@ -314,7 +398,10 @@ def main() -> None:
             with open(os.path.join(guard, "confirmed"), "w"):
                 pass
             cancel(guard)
+            with open(os.path.join(guard, "manifest.json")) as stream:
+                hook = json.load(stream).get("boot_hook")
             shutil.rmtree(guard, ignore_errors=True)
+            _revert_module()["drop_boot_hook"](hook, os.path.dirname(guard))
             module.exit_json(changed=False)
         if not present:
             module.exit_json(changed=True, msg="the host had already rolled the change back")

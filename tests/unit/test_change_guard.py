@@ -133,3 +133,59 @@ def test_check_mode_arms_nothing(tmp_path: Path) -> None:
     result = json.loads(done.stdout)
     assert (result["changed"], result["guard"]) == (False, "")
     assert not (tmp_path / "guards").exists()
+
+
+def boot_hook(tmp_path: Path) -> tuple[Path, Path, Path]:
+    units = tmp_path / "units"
+    unit = units / "cityguard-guards-at-boot.service"
+    return (
+        unit,
+        units / "sysinit.target.wants" / unit.name,
+        tmp_path / "guards" / "revert-at-boot.py",
+    )
+
+
+def test_a_reboot_before_the_confirmation_reverts_early_in_the_next_boot(tmp_path: Path) -> None:
+    conf = tmp_path / "sshd.conf"
+    conf.write_text("Port 22\n")
+    (tmp_path / "units").mkdir()
+    rc, armed = guard(
+        tmp_path,
+        state="armed",
+        paths=[str(conf)],
+        timeout=600,
+        at_boot=True,
+        unit_dir=str(tmp_path / "units"),
+    )
+    assert rc == 0, armed
+    conf.write_text("Port 2222\n")
+    unit, link, script = boot_hook(tmp_path)
+    assert link.resolve() == unit and script.exists()
+    # the reboot: the watcher (or the transient timer) is gone; systemd runs the unit's command
+    os.kill(armed["watcher"], 9)
+    command = next(
+        line.split("=", 1)[1]
+        for line in unit.read_text().splitlines()
+        if line.startswith("ExecStart=")
+    )
+    booted = subprocess.run(command.split(), capture_output=True, text=True, check=False)
+
+    assert booted.returncode == 0, booted.stderr
+    assert "reverted at boot" in booted.stdout
+    assert conf.read_text() == "Port 22\n"
+    assert list((tmp_path / "guards").iterdir()) == []
+    assert not unit.exists() and not link.is_symlink()
+
+
+def test_the_boot_hook_goes_with_the_last_confirmed_guard(tmp_path: Path) -> None:
+    (tmp_path / "units").mkdir()
+    hook = {"at_boot": True, "unit_dir": str(tmp_path / "units"), "timeout": 600}
+    _, first = guard(tmp_path, state="armed", paths=[str(tmp_path / "a")], **hook)
+    _, second = guard(tmp_path, state="armed", paths=[str(tmp_path / "b")], **hook)
+    unit, link, script = boot_hook(tmp_path)
+
+    guard(tmp_path, state="confirmed", guard=first["guard"])
+    assert unit.exists() and link.is_symlink() and script.exists()  # the second is pending
+    guard(tmp_path, state="confirmed", guard=second["guard"])
+    assert not unit.exists() and not link.is_symlink() and not script.exists()
+    assert list((tmp_path / "guards").iterdir()) == []
