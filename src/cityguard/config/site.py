@@ -21,9 +21,17 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from cityguard.config.errors import ConfigProblem, KeyPath, format_key_path, line_for
 from cityguard.config.scope import SectionScope
@@ -66,6 +74,14 @@ def credential_name(value: str | None) -> str | None:
     if value is not None and (not CREDENTIAL_NAME.match(value) or value in (".", "..")):
         raise ValueError("must be a systemd credential name (letters, digits, '_.@:-', no '/')")
     return value
+
+
+#: The type of a secret's ``<name>_env`` key (``EnvName | None``): the name is checked where the
+#: key is written, so every model with a secret reference refuses a bad one in the same words.
+EnvName = Annotated[str, AfterValidator(env_name)]
+
+#: The type of a secret's ``<name>_credential`` key (``CredentialName | None``), likewise.
+CredentialName = Annotated[str, AfterValidator(credential_name)]
 
 
 def check_secret_source(settings: BaseModel, name: str, *, required: bool) -> None:
@@ -137,7 +153,7 @@ class EvidenceSettings(_Model):
     variable (unset means SQLite under the state directory), by file, or by systemd credential.
     """
 
-    dsn_env: str | None = Field(
+    dsn_env: EnvName | None = Field(
         default=None,
         description="Environment variable holding a PostgreSQL DSN; unset means SQLite.",
         json_schema_extra={"pattern": ENV_NAME.pattern},
@@ -148,21 +164,11 @@ class EvidenceSettings(_Model):
         description="File holding a PostgreSQL DSN (relative to the site file, or absolute); "
         "must exist.",
     )
-    dsn_credential: str | None = Field(
+    dsn_credential: CredentialName | None = Field(
         default=None,
         description="systemd credential (LoadCredential=) holding a PostgreSQL DSN; must exist.",
         json_schema_extra={"pattern": CREDENTIAL_NAME.pattern},
     )
-
-    @field_validator("dsn_env")
-    @classmethod
-    def _check_env(cls, value: str | None) -> str | None:
-        return env_name(value)
-
-    @field_validator("dsn_credential")
-    @classmethod
-    def _check_credential(cls, value: str | None) -> str | None:
-        return credential_name(value)
 
     @model_validator(mode="after")
     def _one_source(self) -> EvidenceSettings:

@@ -19,7 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from cityguard.config.errors import ConfigError, ConfigProblem, KeyPath, problems_from_validation
 from cityguard.config.inventory import Inventory
-from cityguard.config.site import check_secret_source, credential_name, env_name, make_secret_ref
+from cityguard.config.site import (
+    CredentialName,
+    EnvName,
+    check_secret_source,
+    make_secret_ref,
+)
 from cityguard.config.yaml_lines import YamlDocument, load_yaml_file
 from cityguard.core.secrets import SecretRef
 from cityguard.drill.durations import parse_duration
@@ -143,14 +148,18 @@ class S3Repository(_Model):
     bucket: str = Field(description="Bucket name (created with Object Lock and versioning).")
     prefix: str = Field(default="", description="Key prefix inside the bucket.")
     region: str = Field(default="us-east-1", description="Region name the server expects.")
-    access_key_env: str | None = Field(default=None, description="Variable with the access key id.")
+    access_key_env: EnvName | None = Field(
+        default=None, description="Variable with the access key id."
+    )
     access_key_file: str | None = Field(default=None, description="File with the access key id.")
-    access_key_credential: str | None = Field(
+    access_key_credential: CredentialName | None = Field(
         default=None, description="systemd credential with the access key id."
     )
-    secret_key_env: str | None = Field(default=None, description="Variable with the secret key.")
+    secret_key_env: EnvName | None = Field(
+        default=None, description="Variable with the secret key."
+    )
     secret_key_file: str | None = Field(default=None, description="File with the secret key.")
-    secret_key_credential: str | None = Field(
+    secret_key_credential: CredentialName | None = Field(
         default=None, description="systemd credential with the secret key."
     )
     retention_days: int = Field(
@@ -163,16 +172,6 @@ class S3Repository(_Model):
         if not re.match(r"^https?://[^/\s]+/?$", value):
             raise ValueError("must be http(s)://host[:port]")
         return value.rstrip("/")
-
-    @field_validator("access_key_env", "secret_key_env")
-    @classmethod
-    def _env(cls, value: str | None) -> str | None:
-        return env_name(value)
-
-    @field_validator("access_key_credential", "secret_key_credential")
-    @classmethod
-    def _credential(cls, value: str | None) -> str | None:
-        return credential_name(value)
 
     @model_validator(mode="after")
     def _sources(self) -> S3Repository:
@@ -188,24 +187,14 @@ class Repository(_Model):
         "paths are under the site's state directory.",
     )
     s3: S3Repository | None = Field(default=None, description="An S3 bucket with Object Lock.")
-    password_env: str | None = Field(default=None, description="Variable with the password.")
+    password_env: EnvName | None = Field(default=None, description="Variable with the password.")
     password_file: str | None = Field(default=None, description="File with the password.")
-    password_credential: str | None = Field(
+    password_credential: CredentialName | None = Field(
         default=None, description="systemd credential with the password."
     )
     check_subset: str = Field(
         default="10%", description="restic check --read-data-subset at each drill (e.g. 10%, 1/5)."
     )
-
-    @field_validator("password_env")
-    @classmethod
-    def _env(cls, value: str | None) -> str | None:
-        return env_name(value)
-
-    @field_validator("password_credential")
-    @classmethod
-    def _credential(cls, value: str | None) -> str | None:
-        return credential_name(value)
 
     @field_validator("check_subset")
     @classmethod

@@ -22,9 +22,9 @@ from cityguard.config.errors import ConfigError, ConfigProblem, problems_from_va
 from cityguard.config.site import (
     CREDENTIAL_NAME,
     ENV_NAME,
+    CredentialName,
+    EnvName,
     check_secret_source,
-    credential_name,
-    env_name,
     make_secret_ref,
 )
 from cityguard.config.yaml_lines import YamlDocument, load_yaml_file
@@ -170,7 +170,7 @@ class Client(_Strict):
         min_length=1, description="Exact redirect URIs (no wildcards)."
     )
     public: bool = Field(default=False, description="A public client (no secret; PKCE).")
-    secret_env: str | None = Field(
+    secret_env: EnvName | None = Field(
         default=None,
         description="Environment variable holding the client secret (confidential clients).",
         json_schema_extra={"pattern": ENV_NAME.pattern},
@@ -178,7 +178,7 @@ class Client(_Strict):
     secret_file: str | None = Field(
         default=None, min_length=1, description="File holding the client secret."
     )
-    secret_credential: str | None = Field(
+    secret_credential: CredentialName | None = Field(
         default=None,
         description="systemd credential holding the client secret.",
         json_schema_extra={"pattern": CREDENTIAL_NAME.pattern},
@@ -199,16 +199,6 @@ class Client(_Strict):
                 raise ValueError(f"redirect URI {uri!r} has a wildcard: give exact URIs")
             _url(uri, what="redirect URI")
         return value
-
-    @field_validator("secret_env")
-    @classmethod
-    def _env(cls, value: str | None) -> str | None:
-        return env_name(value)
-
-    @field_validator("secret_credential")
-    @classmethod
-    def _credential(cls, value: str | None) -> str | None:
-        return credential_name(value)
 
     @model_validator(mode="after")
     def _secret(self) -> Client:

@@ -19,10 +19,10 @@ from cityguard.config.site import (
     BASELINE_NAME,
     CREDENTIAL_NAME,
     ENV_NAME,
+    CredentialName,
+    EnvName,
     SiteSection,
     check_secret_source,
-    credential_name,
-    env_name,
 )
 
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
@@ -52,7 +52,7 @@ class EidasSettings(SiteSection):
         default="master", min_length=1, description="Realm the admin user logs in to."
     )
     admin_user: str = Field(min_length=1, description="Keycloak admin user name.")
-    admin_password_env: str | None = Field(
+    admin_password_env: EnvName | None = Field(
         default=None,
         description="Environment variable holding the admin password.",
         json_schema_extra={"pattern": ENV_NAME.pattern},
@@ -62,7 +62,7 @@ class EidasSettings(SiteSection):
         min_length=1,
         description="File holding the admin password (relative to the site file, or absolute).",
     )
-    admin_password_credential: str | None = Field(
+    admin_password_credential: CredentialName | None = Field(
         default=None,
         description="systemd credential (LoadCredential=) holding the admin password.",
         json_schema_extra={"pattern": CREDENTIAL_NAME.pattern},
@@ -89,16 +89,6 @@ class EidasSettings(SiteSection):
                 "must be an http:// or https:// URL on loopback (127.0.0.1, ::1, localhost)"
             )
         return value.rstrip("/")
-
-    @field_validator("admin_password_env")
-    @classmethod
-    def _check_env(cls, value: str | None) -> str | None:
-        return env_name(value)
-
-    @field_validator("admin_password_credential")
-    @classmethod
-    def _check_credential(cls, value: str | None) -> str | None:
-        return credential_name(value)
 
     @field_validator("baseline")
     @classmethod
