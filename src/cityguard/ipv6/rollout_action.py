@@ -139,6 +139,12 @@ def write_zone_fragments(plan: AddressPlan, directory: Path) -> list[dict[str, s
     return zones
 
 
+def _not_done(result: PlaybookResult) -> list[str]:
+    """The hosts a playbook run failed on or could not reach, sorted: the run did not finish
+    its change there, whichever the reason."""
+    return sorted(set(result.failed_hosts) | set(result.unreachable_hosts))
+
+
 class _Rollout:
     def __init__(
         self,
@@ -194,6 +200,16 @@ class _Rollout:
             self.outcome.changed.setdefault(host, 0)
         self.rec.add_changes(changes)
 
+    def playbook_step(self, name: str, started: datetime, detail: str, broken: list[str]) -> None:
+        """The step of a playbook run on a phase's hosts: an error naming the hosts it failed on
+        or could not reach, if any."""
+        self.step(
+            name,
+            started,
+            Outcome.ERROR if broken else Outcome.PASS,
+            detail + (f"; failed on {', '.join(broken)}" if broken else ""),
+        )
+
     def step(
         self, name: str, started: datetime, outcome: Outcome, detail: str, subject: str = ""
     ) -> None:
@@ -213,7 +229,7 @@ class _Rollout:
         started = datetime.now(UTC)
         result = self.playbook(hosts, "apply", check=True)
         self.record_changes(result)
-        broken = sorted(set(result.failed_hosts) | set(result.unreachable_hosts))
+        broken = _not_done(result)
         ok = Outcome.PASS if not broken else Outcome.ERROR
         detail = ", ".join(
             f"{h}: {n} would change" for h, n in sorted(self.outcome.changed.items())
@@ -234,15 +250,10 @@ class _Rollout:
             started = datetime.now(UTC)
             result = self.playbook(phase.hosts, "apply", check=False)
             self.record_changes(result)
-            broken = sorted(set(result.failed_hosts) | set(result.unreachable_hosts))
+            broken = _not_done(result)
             changed = sum(self.outcome.changed.get(h, 0) for h in phase.hosts)
-            self.step(
-                f"apply {phase.name}",
-                started,
-                Outcome.ERROR if broken else Outcome.PASS,
-                f"{', '.join(phase.hosts)}: {changed} changed"
-                + (f"; failed on {', '.join(broken)}" if broken else ""),
-            )
+            applied = f"{', '.join(phase.hosts)}: {changed} changed"
+            self.playbook_step(f"apply {phase.name}", started, applied, broken)
             if broken:
                 self.outcome.failure = f"{phase.name}: the change failed on {', '.join(broken)}"
                 self.rollback(phase)
@@ -260,13 +271,8 @@ class _Rollout:
                 done.extend(phase.hosts)
                 continue
             confirmed = self.playbook(phase.hosts, "confirm", check=False)
-            bad = sorted(set(confirmed.failed_hosts) | set(confirmed.unreachable_hosts))
-            self.step(
-                f"confirm {phase.name}",
-                started,
-                Outcome.ERROR if bad else Outcome.PASS,
-                "timed reverts cancelled" + (f"; failed on {', '.join(bad)}" if bad else ""),
-            )
+            bad = _not_done(confirmed)
+            self.playbook_step(f"confirm {phase.name}", started, "timed reverts cancelled", bad)
             if bad:
                 self.outcome.failure = f"{phase.name}: could not confirm on {', '.join(bad)}"
                 self.outcome.exit_code = ExitCode.PARTIAL
@@ -318,11 +324,11 @@ class _Rollout:
     def rollback(self, phase: Phase) -> None:
         started = datetime.now(UTC)
         result = self.playbook(phase.hosts, "restore", check=False)
-        lost = sorted(set(result.failed_hosts) | set(result.unreachable_hosts))
+        lost = _not_done(result)
         if lost:  # the host's own timer puts the old files back: wait for it, then try again
             time.sleep(self.revert_after_s + 10)
             result = self.playbook(phase.hosts, "restore", check=False)
-            lost = sorted(set(result.failed_hosts) | set(result.unreachable_hosts))
+            lost = _not_done(result)
         self.step(
             f"rollback {phase.name}",
             started,
