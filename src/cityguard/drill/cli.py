@@ -4,6 +4,7 @@ actions are imported only when a command runs."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from cityguard.config.sections import register_section
 from cityguard.core.context import Context
@@ -20,33 +21,30 @@ def register(
     )
     backup = commands.add_parser("backup", help="back up an information system with restic")
     backup_sub = backup.add_subparsers(dest="backup_command", required=True)
-    init = backup_sub.add_parser("init", parents=[common], help="create the system's repository")
-    init.add_argument("system", help="information system (its plan's system name)")
-    init.set_defaults(func=run_init)
-    run = backup_sub.add_parser("run", parents=[common], help="back the system up now")
-    run.add_argument("system", help="information system (its plan's system name)")
+    _system_command(backup_sub, common, "init", "create the system's repository", run_init)
+    run = _system_command(backup_sub, common, "run", "back the system up now", run_backup)
     run.add_argument("--format", choices=("table", "json"), default="table")
-    run.set_defaults(func=run_backup)
-
-    offsite = backup_sub.add_parser(
+    offsite = _system_command(
+        backup_sub,
+        common,
         "offsite",
-        parents=[common],
-        help="verify the S3 bucket's Object Lock (read back); --setup creates or repairs it",
+        "verify the S3 bucket's Object Lock (read back); --setup creates or repairs it",
+        run_offsite,
     )
-    offsite.add_argument("system", help="information system (its plan's system name)")
     offsite.add_argument(
         "--setup", action="store_true", help="create the bucket or re-apply its configuration"
     )
-    offsite.set_defaults(func=run_offsite)
 
     drill = commands.add_parser("drill", help="restore drills with measured RTO and RPO")
     drill_sub = drill.add_subparsers(dest="drill_command", required=True)
-    drill_run = drill_sub.add_parser(
-        "run", parents=[common], help="restore the latest backup onto the scratch host and verify"
+    drill_run = _system_command(
+        drill_sub,
+        common,
+        "run",
+        "restore the latest backup onto the scratch host and verify",
+        run_drill,
     )
-    drill_run.add_argument("system", help="information system (its plan's system name)")
     drill_run.add_argument("--format", choices=("table", "json"), default="table")
-    drill_run.set_defaults(func=run_drill)
     schedule = drill_sub.add_parser(
         "schedule",
         parents=[common],
@@ -62,6 +60,20 @@ def register(
     )
     status.add_argument("--format", choices=("table", "json"), default="table")
     status.set_defaults(func=run_status)
+
+
+def _system_command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+    name: str,
+    help_text: str,
+    func: Callable[[argparse.Namespace, Context], ExitCode],
+) -> argparse.ArgumentParser:
+    """A subcommand about one information system: every one names it the same way, first."""
+    parser = sub.add_parser(name, parents=[common], help=help_text)
+    parser.add_argument("system", help="information system (its plan's system name)")
+    parser.set_defaults(func=func)
+    return parser
 
 
 def run_init(args: argparse.Namespace, ctx: Context) -> ExitCode:
