@@ -4,7 +4,6 @@ actions are imported only when a command runs."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 
 from cityguard.config.sections import register_section
 from cityguard.core.context import Context
@@ -19,32 +18,41 @@ def register(
         "cityguard.drill.settings:DrillSettings",
         "Disaster recovery: the backup and drill plans of the site's information systems.",
     )
+    # what several subcommands take, declared once: the system, and the output format
+    system = argparse.ArgumentParser(add_help=False)
+    system.add_argument("system", help="information system (its plan's system name)")
+    output = argparse.ArgumentParser(add_help=False)
+    output.add_argument("--format", choices=("table", "json"), default="table")
+
     backup = commands.add_parser("backup", help="back up an information system with restic")
     backup_sub = backup.add_subparsers(dest="backup_command", required=True)
-    _system_command(backup_sub, common, "init", "create the system's repository", run_init)
-    run = _system_command(backup_sub, common, "run", "back the system up now", run_backup)
-    run.add_argument("--format", choices=("table", "json"), default="table")
-    offsite = _system_command(
-        backup_sub,
-        common,
+    init = backup_sub.add_parser(
+        "init", parents=[common, system], help="create the system's repository"
+    )
+    init.set_defaults(func=run_init)
+    run = backup_sub.add_parser(
+        "run", parents=[common, system, output], help="back the system up now"
+    )
+    run.set_defaults(func=run_backup)
+
+    offsite = backup_sub.add_parser(
         "offsite",
-        "verify the S3 bucket's Object Lock (read back); --setup creates or repairs it",
-        run_offsite,
+        parents=[common, system],
+        help="verify the S3 bucket's Object Lock (read back); --setup creates or repairs it",
     )
     offsite.add_argument(
         "--setup", action="store_true", help="create the bucket or re-apply its configuration"
     )
+    offsite.set_defaults(func=run_offsite)
 
     drill = commands.add_parser("drill", help="restore drills with measured RTO and RPO")
     drill_sub = drill.add_subparsers(dest="drill_command", required=True)
-    drill_run = _system_command(
-        drill_sub,
-        common,
+    drill_run = drill_sub.add_parser(
         "run",
-        "restore the latest backup onto the scratch host and verify",
-        run_drill,
+        parents=[common, system, output],
+        help="restore the latest backup onto the scratch host and verify",
     )
-    drill_run.add_argument("--format", choices=("table", "json"), default="table")
+    drill_run.set_defaults(func=run_drill)
     schedule = drill_sub.add_parser(
         "schedule",
         parents=[common],
@@ -56,24 +64,9 @@ def register(
     )
     schedule.set_defaults(func=run_schedule)
     status = drill_sub.add_parser(
-        "status", parents=[common], help="backup age and last drill per system"
+        "status", parents=[common, output], help="backup age and last drill per system"
     )
-    status.add_argument("--format", choices=("table", "json"), default="table")
     status.set_defaults(func=run_status)
-
-
-def _system_command(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-    common: argparse.ArgumentParser,
-    name: str,
-    help_text: str,
-    func: Callable[[argparse.Namespace, Context], ExitCode],
-) -> argparse.ArgumentParser:
-    """A subcommand about one information system: every one names it the same way, first."""
-    parser = sub.add_parser(name, parents=[common], help=help_text)
-    parser.add_argument("system", help="information system (its plan's system name)")
-    parser.set_defaults(func=func)
-    return parser
 
 
 def run_init(args: argparse.Namespace, ctx: Context) -> ExitCode:
