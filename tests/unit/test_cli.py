@@ -8,18 +8,9 @@ import sys
 from pathlib import Path
 
 from cityguard.config import content_root
+from cli_process import cityguard
 
 EXAMPLE = content_root() / "examples" / "site"
-
-
-def cityguard(*args: str, state: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cityguard.cli", *args],
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin", "CITYGUARD_STATE": str(state), "HOME": str(state)},
-        check=False,
-    )
 
 
 def test_bad_site_file_lists_every_problem_and_exits_2(tmp_path: Path) -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
+
+import cli_process
 
 SITE = """\
 version: 1
@@ -40,13 +41,6 @@ def make_site(root: Path, site: str = SITE, inventory: str = INVENTORY) -> Path:
 
 
 def cityguard(*args: str, state: Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """The real command line, in a clean environment with its own state directory."""
-    return subprocess.run(
-        [sys.executable, "-m", "cityguard.cli", *args],
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin", "CITYGUARD_STATE": str(state), "HOME": str(state.parent)},
-        check=False,
-        timeout=120,
-        cwd=cwd,
-    )
+    """The real command line (cli_process), with HOME beside the state directory: some of these
+    tests make the state directory a file, which HOME cannot be."""
+    return cli_process.cityguard(*args, state=state, home=state.parent, cwd=cwd)

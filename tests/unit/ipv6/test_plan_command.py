@@ -4,24 +4,13 @@ every problem located and nothing recorded."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 from cityguard.config import content_root
 from cityguard.evidence import SqliteStore
+from cli_process import cityguard
 
 EXAMPLE = content_root() / "examples" / "site"
-
-
-def cityguard(*args: str, state: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cityguard.cli", *args],
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin", "CITYGUARD_STATE": str(state), "HOME": str(state)},
-        check=False,
-    )
 
 
 def test_plan_exports_and_records_segments_and_prefixes(tmp_path: Path) -> None:
