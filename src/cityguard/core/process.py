@@ -109,7 +109,7 @@ def run(
         raise ValueError("argv must name a program")
     logger.debug("%s: %s", redact(what), command_line(command))
     try:
-        completed = _run_in_own_group(command, input_text, timeout, env, cwd)
+        completed = _run_to_end(command, input_text, timeout, env, cwd)
     except subprocess.TimeoutExpired as exc:
         tail = _tail(_text(exc.stderr) or _text(exc.stdout))
         raise _logged(
@@ -140,16 +140,18 @@ def run(
     return result
 
 
-def _run_in_own_group(
+def _run_to_end(
     command: list[str],
     input_text: str | None,
     timeout: float | None,
     env: Mapping[str, str] | None,
     cwd: str | Path | None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the program as the leader of its own process group, and on a timeout or an
-    interruption end the whole group: a program's own children (ssh under pytest or ansible)
-    would otherwise outlive it and keep its output open, so the wait would never end."""
+    """Run the program; on a timeout or an interruption end it with every process it started.
+
+    Its children (ssh under pytest or ansible) would otherwise outlive it and keep its output
+    open, so the wait would never end. The program stays in cityguard's process group, so
+    whoever stops cityguard's group (Ctrl-C, a supervisor) stops the program with it."""
     with subprocess.Popen(
         command,
         stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
@@ -160,21 +162,34 @@ def _run_in_own_group(
         errors="replace",
         env={**os.environ, **env} if env else None,
         cwd=cwd,
-        start_new_session=True,
     ) as child:
         try:
             stdout, stderr = child.communicate(input_text, timeout=timeout)
         except BaseException:
-            _end_group(child)
+            _end_tree(child)
             raise
     return subprocess.CompletedProcess(command, child.returncode, stdout, stderr)
 
 
-def _end_group(child: subprocess.Popen[str]) -> None:
-    """SIGKILL the child's process group (only processes it started), then reap the child."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(child.pid, signal.SIGKILL)
-    child.kill()
+def _descendants(pid: int) -> list[int]:
+    """The processes ``pid`` started, and theirs, from /proc (children before parents' end)."""
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        for children in Path(f"/proc/{current}/task").glob("*/children"):
+            with contextlib.suppress(OSError, ValueError):
+                kids = [int(kid) for kid in children.read_text().split()]
+                found += kids
+                pending += kids
+    return found
+
+
+def _end_tree(child: subprocess.Popen[str]) -> None:
+    """SIGKILL the child and the processes it started (only those), then reap the child."""
+    for pid in [child.pid, *_descendants(child.pid)]:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         child.communicate(timeout=5)
 
