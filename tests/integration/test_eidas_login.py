@@ -10,19 +10,18 @@ at the node and exchanges the code for tokens.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import html
-import json
-import re
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import parse_qs, urljoin, urlsplit
 
-import httpx
 import pytest
-from eidas_support import PORTAL_SECRET_ENV, example_realm, make_site, run_cli
+from eidas_support import (
+    PORTAL_SECRET_ENV,
+    brokered_login,
+    example_realm,
+    id_token_claims,
+    make_site,
+    run_cli,
+)
 from keycloak_server import KeycloakServer
 
 from cityguard.eidas.keycloak import Connection, Keycloak
@@ -34,7 +33,6 @@ BROKER = "eservices-login"
 NODE = "eidas-node"
 SECRET = "login-portal-Secret-0815"
 PASSWORD = "node-user-password-1"
-REDIRECT = "https://e.ventspils.example.invalid/oidc/callback"
 PEOPLE = {
     "anna": ("DE/LV/1234567890", "Anna", "Schmidt", "1980-02-03"),
     "anna2": ("DE/LV/9876543210", "Anna", "Schmidt", "1991-07-08"),
@@ -160,100 +158,20 @@ def broker(
         yield site
 
 
-def _form(page: str, base: str) -> tuple[str, dict[str, str]]:
-    match = re.search(r'<form[^>]*action="([^"]+)"', page, re.IGNORECASE)
-    assert match, f"no form in page: {page[:300]}"
-    action = urljoin(base, html.unescape(match.group(1)))
-    fields = {
-        html.unescape(n): html.unescape(v)
-        for n, v in re.findall(
-            r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', page, re.IGNORECASE
-        )
-    }
-    return action, fields
-
-
-def _text(page: str) -> str:
-    """What a page says, without its markup (for failure messages)."""
-    body = re.sub(r"(?s)<(script|style|head)\b.*?</\1>", " ", page)
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", body)).split())[:600]
-
-
-def _insecure(http: httpx.Client, response: httpx.Response) -> httpx.Response:
-    """The client's cookies without the Secure flag (loopback is a secure context)."""
-    for cookie in http.cookies.jar:
-        cookie.secure = False
-    return response
-
-
-def _loopback(url: str) -> None:
-    assert urlsplit(url).hostname == "127.0.0.1", f"refusing to leave loopback: {url}"
-
-
 def login(url: str, username: str) -> dict[str, object]:
-    """A full brokered login; returns the ID token's claims."""
-    verifier = secrets.token_urlsafe(48)
-    challenge = (
-        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    )
-    # Keycloak marks its cookies Secure; browsers send them to http://127.0.0.1, httpx does not
-    with httpx.Client(follow_redirects=False, timeout=60) as http:
-        response = http.get(
-            f"{url}/realms/{BROKER}/protocol/openid-connect/auth",
-            params={
-                "client_id": "eservice-portal",
-                "redirect_uri": REDIRECT,
-                "response_type": "code",
-                "scope": "openid profile",
-                "code_challenge": challenge,
-                "code_challenge_method": "S256",
-                "kc_idp_hint": "eidas",
-            },
-        )
-        _insecure(http, response)
-        logged_in = False
-        for _ in range(20):
-            if response.is_redirect:
-                location = urljoin(str(response.url), response.headers["location"])
-                if location.startswith(REDIRECT):
-                    query = parse_qs(urlsplit(location).query)
-                    assert "code" in query, f"no code: {location}"
-                    code = query["code"][0]
-                    break
-                _loopback(location)
-                response = _insecure(http, http.get(location))
-                continue
-            assert response.status_code == 200, f"{response.url}: {_text(response.text)}"
-            page = response.text
-            action, fields = _form(page, str(response.url))
-            _loopback(action)
-            if "SAMLRequest" in fields or "SAMLResponse" in fields:
-                response = _insecure(http, http.post(action, data=fields))
-            elif not logged_in and 'name="password"' in page:
-                logged_in = True
-                response = _insecure(
-                    http, http.post(action, data={"username": username, "password": PASSWORD})
-                )
-            else:
-                raise AssertionError(f"unexpected page: {page[:800]}")
-        else:
-            raise AssertionError("login did not finish")
-        token = http.post(
-            f"{url}/realms/{BROKER}/protocol/openid-connect/token",
-            data={
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": REDIRECT,
-                "client_id": "eservice-portal",
-                "client_secret": SECRET,
-                "code_verifier": verifier,
-            },
-        )
-        assert token.status_code == 200, token.text
-        id_token = token.json()["id_token"]
-    payload = id_token.split(".")[1]
-    claims: dict[str, object] = json.loads(base64.urlsafe_b64decode(payload + "=" * 4))
-    return claims
+    """A full brokered login, ``username`` logging in at the node; the ID token's claims."""
+    logged_in = False
+
+    def at_node(page: str, action: str, fields: dict[str, str]) -> tuple[str, dict[str, str]]:
+        nonlocal logged_in
+        if "SAMLRequest" in fields or "SAMLResponse" in fields:
+            return action, fields
+        if not logged_in and 'name="password"' in page:
+            logged_in = True
+            return action, {"username": username, "password": PASSWORD}
+        raise AssertionError(f"unexpected page: {page[:800]}")
+
+    return id_token_claims(url, BROKER, SECRET, brokered_login(url, BROKER, at_node))
 
 
 def test_brokered_login_gives_tokens_with_the_person_identifier_and_names(

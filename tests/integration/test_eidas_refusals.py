@@ -19,25 +19,27 @@ does not tell, which is why CG-EIDAS-014 fails in `verify` (strict baseline), ne
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import html
 import json
-import re
-import secrets
 import shutil
 import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 import pytest
 import yaml
 from eidas_idp import EidasIdp, Person, Spoil, make_certificate
-from eidas_support import PORTAL_SECRET_ENV, example_realm, make_site, run_cli
+from eidas_support import (
+    PORTAL_SECRET_ENV,
+    Login,
+    brokered_login,
+    example_realm,
+    id_token_claims,
+    make_site,
+    run_cli,
+)
 from keycloak_server import KeycloakServer
 
 from cityguard.config import load_site
@@ -49,24 +51,8 @@ pytestmark = pytest.mark.integration
 
 BROKER = "eservices-refusals"
 SECRET = "refusals-portal-Secret-2718"
-REDIRECT = "https://e.ventspils.example.invalid/oidc/callback"
 NODE_ENTITY = "https://eidas-node.example.invalid/EidasNode/ConnectorMetadata"
 NODE_SSO = "https://eidas-node.example.invalid/EidasNode/ColleagueRequest"
-
-
-@dataclass(frozen=True)
-class Login:
-    """How a brokered login ended: an authorization code, or the page it stopped at."""
-
-    code: str | None
-    verifier: str
-    status: int
-    page: str
-
-    @property
-    def text(self) -> str:
-        body = re.sub(r"(?s)<(script|style|head)\b.*?</\1>", " ", self.page)
-        return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", body)).split())
 
 
 @dataclass(frozen=True)
@@ -114,86 +100,23 @@ def broker(keycloak: KeycloakServer, tmp_path_factory: pytest.TempPathFactory) -
         yield Broker(site, keycloak.url, admin, node)
 
 
-def _form(page: str, base: str) -> tuple[str, dict[str, str]]:
-    match = re.search(r'<form[^>]*action="([^"]+)"', page, re.IGNORECASE)
-    assert match, f"no form in page: {page[:300]}"
-    fields = {
-        html.unescape(n): html.unescape(v)
-        for n, v in re.findall(
-            r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', page, re.IGNORECASE
-        )
-    }
-    return urljoin(base, html.unescape(match.group(1))), fields
-
-
-def _keep_cookies(http: httpx.Client) -> None:
-    """Keycloak's cookies are Secure; a browser sends them to http://127.0.0.1, httpx not."""
-    for cookie in http.cookies.jar:
-        cookie.secure = False
-
-
 def login(broker: Broker, person: Person, spoil: Spoil | None = None) -> Login:
     """Start a login at the e-service's client; the node answers as ``spoil`` says."""
-    verifier = secrets.token_urlsafe(48)
-    challenge = (
-        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    )
     answered = False
-    with httpx.Client(follow_redirects=False, timeout=60) as http:
-        response = http.get(
-            f"{broker.url}/realms/{BROKER}/protocol/openid-connect/auth",
-            params={
-                "client_id": "eservice-portal",
-                "redirect_uri": REDIRECT,
-                "response_type": "code",
-                "scope": "openid profile",
-                "code_challenge": challenge,
-                "code_challenge_method": "S256",
-                "kc_idp_hint": "eidas",
-            },
-        )
-        for _ in range(15):
-            _keep_cookies(http)
-            if response.is_redirect:
-                location = urljoin(str(response.url), response.headers["location"])
-                if location.startswith(REDIRECT):
-                    query = parse_qs(urlsplit(location).query)
-                    code = query.get("code", [None])[0]
-                    return Login(code, verifier, response.status_code, location)
-                assert urlsplit(location).hostname == "127.0.0.1", location
-                response = http.get(location)
-                continue
-            page = response.text
-            if response.status_code != 200 or "<form" not in page:
-                return Login(None, verifier, response.status_code, page)
-            action, fields = _form(page, str(response.url))
-            if action == broker.node.sso_url:
-                assert not answered, "the broker asked the node twice"
-                answered = True
-                action, fields = broker.node.answer(fields, person, spoil)
-            assert urlsplit(action).hostname == "127.0.0.1", action
-            response = http.post(action, data=fields)
-        raise AssertionError(f"the login did not end at {response.url}: {response.status_code}")
+
+    def node(page: str, action: str, fields: dict[str, str]) -> tuple[str, dict[str, str]]:
+        nonlocal answered
+        if action != broker.node.sso_url:
+            return action, fields
+        assert not answered, "the broker asked the node twice"
+        answered = True
+        return broker.node.answer(fields, person, spoil)
+
+    return brokered_login(broker.url, BROKER, node)
 
 
 def claims_of(broker: Broker, done: Login) -> dict[str, object]:
-    assert done.code, f"no code: {done.status} {done.text[:300]}"
-    token = httpx.post(
-        f"{broker.url}/realms/{BROKER}/protocol/openid-connect/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": done.code,
-            "redirect_uri": REDIRECT,
-            "client_id": "eservice-portal",
-            "client_secret": SECRET,
-            "code_verifier": done.verifier,
-        },
-        timeout=60,
-    )
-    assert token.status_code == 200, token.text
-    payload = token.json()["id_token"].split(".")[1]
-    claims: dict[str, object] = json.loads(base64.urlsafe_b64decode(payload + "=" * 4))
-    return claims
+    return id_token_claims(broker.url, BROKER, SECRET, done)
 
 
 def usernames(broker: Broker) -> list[str]:
