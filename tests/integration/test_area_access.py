@@ -6,18 +6,15 @@ Runs the strict baseline, so the level-2 controls (CG-SSH-015, CG-SUDO-004) are 
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_run import changed_per_host, run_cli
 
-from cityguard import cli
 from cityguard.catalog import load_catalog
 from cityguard.config import content_root
-from cityguard.evidence import SqliteStore
 
 pytestmark = pytest.mark.integration
 
@@ -34,13 +31,6 @@ Account-Type: Primary
 Account:
 \trequired\tpam_deny.so
 """
-
-
-def run_cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main(list(args))
-    return code, out.getvalue(), err.getvalue()
 
 
 def check(site: Path, *extra: str) -> tuple[int, dict[tuple[str, str], dict[str, Any]]]:
@@ -102,11 +92,7 @@ def test_every_access_control_passes_on_every_host(first_harden, lab, strict_sit
 def test_second_harden_changes_nothing(first_harden, lab, strict_site):  # type: ignore[no-untyped-def]
     code, text = harden(strict_site)
     assert code == 0, text
-    with SqliteStore(lab.state_dir / "evidence.sqlite") as store:
-        run = store.latest_run("harden")
-    assert run is not None
-    changed = {host: stats["changed"] for host, stats in run.summary["hosts"].items()}
-    assert changed == {h.name: 0 for h in lab.lab.hosts}
+    assert changed_per_host(lab.state_dir) == {h.name: 0 for h in lab.lab.hosts}
 
 
 def test_drift_fails_the_check_and_harden_repairs_it(first_harden, lab, strict_site):  # type: ignore[no-untyped-def]

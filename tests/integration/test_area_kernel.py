@@ -7,8 +7,6 @@ a drift is found and repaired, a second run changes nothing, and IPv6 keeps work
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import re
 import subprocess
@@ -19,10 +17,9 @@ from typing import Any
 
 import pytest
 import yaml
+from cli_run import changed_per_host, run_cli
 
-from cityguard import cli
 from cityguard.config import content_root
-from cityguard.evidence import SqliteStore
 
 pytestmark = pytest.mark.integration
 
@@ -44,13 +41,6 @@ def control_ids() -> list[str]:
     return ids
 
 
-def run_cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main(list(args))
-    return code, out.getvalue(), err.getvalue()
-
-
 def check(site: Path, *extra: str) -> tuple[int, dict[str, Any]]:
     code, out, err = run_cli(
         "check",
@@ -69,13 +59,6 @@ def check(site: Path, *extra: str) -> tuple[int, dict[str, Any]]:
 def harden(site: Path, *extra: str) -> tuple[int, str]:
     code, out, err = run_cli("harden", "--site", str(site), "--tags", ROLES, "-q", *extra)
     return code, out + err
-
-
-def changed_per_host(state_dir: Path) -> dict[str, int]:
-    with SqliteStore(state_dir / "evidence.sqlite") as store:
-        run = store.latest_run("harden")
-    assert run is not None
-    return {host: stats["changed"] for host, stats in run.summary["hosts"].items()}
 
 
 def ipv6_values(lab, host: str) -> dict[str, str]:  # type: ignore[no-untyped-def]

@@ -8,8 +8,6 @@ database server and the router, so group-specific firewall rules and forwarding 
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import shutil
 import subprocess
@@ -18,10 +16,9 @@ from typing import Any
 
 import pytest
 import yaml
+from cli_run import changed_per_host, run_cli
 
-from cityguard import cli
 from cityguard.config import content_root
-from cityguard.evidence import SqliteStore
 
 pytestmark = pytest.mark.integration
 
@@ -51,13 +48,6 @@ def area_controls() -> list[str]:
 
 
 CONTROLS = ",".join(area_controls())
-
-
-def run_cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main(list(args))
-    return code, out.getvalue(), err.getvalue()
 
 
 def harden(site: Path, *extra: str) -> tuple[int, str]:
@@ -98,13 +88,6 @@ def checks_of(results: dict[tuple[str, str], dict[str, Any]], host: str) -> dict
     return {ch["check_id"]: ch for (h, _), c in results.items() if h == host for ch in c["checks"]}
 
 
-def changed_per_host(lab) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    with SqliteStore(lab.state_dir / "evidence.sqlite") as store:
-        run = store.latest_run("harden")
-    assert run is not None
-    return {host: stats["changed"] for host, stats in run.summary["hosts"].items()}
-
-
 def site_variant(tmp_path: Path, lab, parameters: dict[str, Any]) -> Path:  # type: ignore[no-untyped-def]
     """The example site (same name, so the same lab) with the strict baseline, the given
     parameters, and web1's address for the database's `from_groups: [web]` rule."""
@@ -140,10 +123,10 @@ def first_harden(lab_session, site) -> tuple[int, str]:  # type: ignore[no-untyp
 def test_harden_changes_then_is_idempotent(first_harden, lab, site):  # type: ignore[no-untyped-def]
     code, text = first_harden
     assert code == 0, text
-    assert all(n > 0 for n in changed_per_host(lab).values()), text
+    assert all(n > 0 for n in changed_per_host(lab.state_dir).values()), text
     code, text = harden(site)
     assert code == 0, text
-    assert changed_per_host(lab) == dict.fromkeys(HOSTS, 0), text
+    assert changed_per_host(lab.state_dir) == dict.fromkeys(HOSTS, 0), text
 
 
 def test_every_control_passes_or_is_not_applicable_with_a_reason(first_harden, lab, site):  # type: ignore[no-untyped-def]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import shutil
 import subprocess
@@ -13,20 +12,13 @@ from typing import Any
 
 import pytest
 import yaml
+from cli_run import changed_per_host, run_cli
 from selections import hardening_controls
 
-from cityguard import cli
 from cityguard.evidence import SqliteStore
 from cityguard.workspace import open_workspace
 
 pytestmark = pytest.mark.integration
-
-
-def run_cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main(list(args))
-    return code, out.getvalue(), err.getvalue()
 
 
 def check_json(site: Path, *extra: str) -> tuple[int, dict[str, Any]]:
@@ -74,11 +66,7 @@ def test_first_harden_changes_every_host(first_harden, lab):  # type: ignore[no-
 def test_second_harden_changes_nothing(first_harden, lab):  # type: ignore[no-untyped-def]
     code, out, err = run_cli("harden", "--site", str(lab.site_file), "-q")
     assert code == 0, out + err
-    with SqliteStore(lab.state_dir / "evidence.sqlite") as store:
-        run = store.latest_run("harden")
-    assert run is not None
-    changed = {host: stats["changed"] for host, stats in run.summary["hosts"].items()}
-    assert changed == {h.name: 0 for h in lab.lab.hosts}
+    assert changed_per_host(lab.state_dir) == {h.name: 0 for h in lab.lab.hosts}
 
 
 def test_check_passes_with_observed_values_in_evidence(first_harden, lab):  # type: ignore[no-untyped-def]

@@ -8,16 +8,14 @@ effective state with `cityguard check`, before and after `cityguard harden`.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import subprocess
 from typing import Any
 
+import cli_run
 import pytest
 from selections import hardening_controls
 
-from cityguard import cli
 from cityguard.evidence import SqliteStore
 
 pytestmark = pytest.mark.integration
@@ -27,15 +25,8 @@ HOST = "web1"
 
 def run_cli(*args: str) -> tuple[int, str]:
     """Exit code and everything the command printed (stdout, then stderr)."""
-    code, out, err = run_cli_split(*args)
+    code, out, err = cli_run.run_cli(*args)
     return code, out + err
-
-
-def run_cli_split(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main(list(args))
-    return code, out.getvalue(), err.getvalue()
 
 
 def harden(lab, *extra: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
@@ -45,7 +36,7 @@ def harden(lab, *extra: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
 def failing(lab, *controls: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
     """control -> what its failing checks observed, for the given controls (all when none)
     that fail `check` on the host."""
-    _, out, err = run_cli_split(
+    _, out, err = cli_run.run_cli(
         "check",
         "--site",
         str(lab.site_file),

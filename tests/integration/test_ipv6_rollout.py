@@ -6,8 +6,6 @@ own IPv6 addresses and routes stay as they were throughout."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import shutil
 from collections.abc import Iterator
@@ -16,8 +14,8 @@ from typing import Any
 
 import pytest
 import yaml
+from cli_run import run_cli
 
-from cityguard import cli
 from cityguard.core.exitcodes import ExitCode
 from cityguard.core.process import run
 from cityguard.evidence import SqliteStore
@@ -36,13 +34,6 @@ WRONG_GATEWAY = "fd6b:3c41:9e20:101::99"  # in web1's segment, but nobody has it
 # the lab's bridge (cg<id>br), plain hosts' veths (cg<id>h<n>v), nspawn's host-side veths (vb-...)
 LAB_LINKS = ("cg", "vb-")
 NETWORK_FILE = "/etc/systemd/network/*.network.d/60-cityguard-ipv6.conf"
-
-
-def run_cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main(list(args))
-    return code, out.getvalue(), err.getvalue()
 
 
 def own_ipv6_state() -> dict[str, Any]:
