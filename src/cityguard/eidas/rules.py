@@ -65,6 +65,12 @@ class Verdict:
     observed: str
     expected: str
 
+    @classmethod
+    def from_problems(cls, problems: list[str], observed: str, expected: str) -> Verdict:
+        """The verdict of a rule that lists what is wrong: it holds when nothing is, and the
+        problems follow what was observed, so the auditor sees both."""
+        return cls(not problems, "; ".join([observed, *problems]), expected)
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -190,10 +196,8 @@ def no_email_linking(ctx: Context) -> Verdict:
         f"flow {flow_alias!r}, trustEmail={idp.get('trustEmail')}, "
         f"duplicateEmailsAllowed={realm.get('duplicateEmailsAllowed')}"
     )
-    if problems:
-        observed += "; " + "; ".join(problems)
-    return Verdict(
-        not problems,
+    return Verdict.from_problems(
+        problems,
         observed,
         f"flow {FIRST_BROKER_FLOW!r} without linking, trustEmail=false, duplicate emails allowed",
     )
@@ -247,9 +251,9 @@ def realm_security(ctx: Context) -> Verdict:
         f"sslRequired={realm.get('sslRequired')}, eventsEnabled={realm.get('eventsEnabled')}, "
         f"adminEventsEnabled={realm.get('adminEventsEnabled')}"
     )
-    return Verdict(
-        not problems,
-        observed + ("; " + "; ".join(problems) if problems else ""),
+    return Verdict.from_problems(
+        problems,
+        observed,
         "brute-force detection, SSL for external requests, login and admin events on",
     )
 
@@ -273,9 +277,9 @@ def attributes_kept(ctx: Context) -> Verdict:
     if slash_refused:
         problems.append("username validator refuses the '/' of a PersonIdentifier")
     observed = f"declared: {', '.join(t for t in custom if t not in undeclared) or '(none)'}"
-    return Verdict(
-        not problems,
-        observed + ("; " + "; ".join(problems) if problems else ""),
+    return Verdict.from_problems(
+        problems,
+        observed,
         "user profile declares every imported attribute; usernames may hold '/'",
     )
 
@@ -296,9 +300,9 @@ def clients_exact(ctx: Context) -> Verdict:
         if client.get("directAccessGrantsEnabled"):
             problems.append(f"{name}: password grant on")
     observed = f"clients {', '.join(sorted(names)) or '(none)'}"
-    return Verdict(
-        not problems,
-        observed + ("; " + "; ".join(problems) if problems else ""),
+    return Verdict.from_problems(
+        problems,
+        observed,
         "exact redirect URIs, no implicit flow, no password grant",
     )
 
