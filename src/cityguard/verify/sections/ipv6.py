@@ -121,23 +121,13 @@ def resolved_ipv6(getent_lines: list[str]) -> set[str]:
     return found
 
 
-register_section(
-    "ipv6-addr",
-    needs("ip", "iproute2 is not installed") + or_error("ip -j -6 addr show"),
-    parse_addresses,
-)
-register_section(
-    "ipv6-route",
-    needs("ip", "iproute2 is not installed") + or_error("ip -j -6 route show"),
-    parse_json_list,
-)
-register_section(
-    "ipv6-neigh",
-    needs("ip", "iproute2 is not installed") + or_error("ip -j -6 neigh show"),
-    parse_json_list,
-)
-register_section(
-    "tcp-listeners",
-    needs("ss", "iproute2 is not installed") + or_error("ss -Hltn"),
-    parse_listeners,
-)
+IPROUTE2 = "iproute2 is not installed"
+ADDR_COMMAND = needs("ip", IPROUTE2) + or_error("ip -j -6 addr show")
+ROUTE_COMMAND = needs("ip", IPROUTE2) + or_error("ip -j -6 route show")
+NEIGH_COMMAND = needs("ip", IPROUTE2) + or_error("ip -j -6 neigh show")
+LISTENERS_COMMAND = needs("ss", IPROUTE2) + or_error("ss -Hltn")
+
+register_section("ipv6-addr", ADDR_COMMAND, parse_addresses)
+register_section("ipv6-route", ROUTE_COMMAND, parse_json_list)
+register_section("ipv6-neigh", NEIGH_COMMAND, parse_json_list)
+register_section("tcp-listeners", LISTENERS_COMMAND, parse_listeners)
