@@ -19,12 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from cityguard.config.errors import ConfigError, ConfigProblem, KeyPath, problems_from_validation
 from cityguard.config.inventory import Inventory
-from cityguard.config.site import (
-    CredentialName,
-    EnvName,
-    check_secret_source,
-    make_secret_ref,
-)
+from cityguard.config.site import CredentialName, EnvName, check_secret_source, make_secret_ref
 from cityguard.config.yaml_lines import YamlDocument, load_yaml_file
 from cityguard.core.secrets import SecretRef
 from cityguard.drill.durations import parse_duration
