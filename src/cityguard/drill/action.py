@@ -13,6 +13,7 @@ import secrets as random_tokens
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +38,7 @@ from cityguard.drill.alerts import Event, publish
 from cityguard.drill.durations import format_duration
 from cityguard.drill.objectlock import LockPolicy, lifecycle_warnings, lock_problems
 from cityguard.drill.plan import FilesSource, Plan, PostgresSource, load_plans
+from cityguard.drill.progress import DrillProgress, silent
 from cityguard.drill.report import DrillReport, Finding, write_reports
 from cityguard.drill.runner import Hosts, Restic, calendar_problem, restic_path
 from cityguard.drill.s3 import Bucket
@@ -372,7 +374,10 @@ class DrillOutcome:
     findings: list[Finding] = field(default_factory=list)
 
 
-def drill_run(workspace: Workspace, system: str) -> DrillOutcome:
+def drill_run(
+    workspace: Workspace, system: str, say: Callable[[str], None] = silent
+) -> DrillOutcome:
+    """Run the plan's restore drill; ``say`` hears each step and restored part as it happens."""
     area = load_area(workspace)
     plan = pick(area, system)
     subject = system_subject(plan)
@@ -381,6 +386,7 @@ def drill_run(workspace: Workspace, system: str) -> DrillOutcome:
     target = plan.spec.restore.target
     run_dir = workspace.new_run_dir("drill")
     report = DrillReport.start(plan)
+    progress = DrillProgress(say, report.started_at, plan.spec.targets.rto_s)
     checks: list[CheckResult] = []
     scratch = Path(tempfile.mkdtemp(prefix="drill-", dir=_tmp_root(workspace)))
     cleanup: list[str] = []
@@ -390,7 +396,9 @@ def drill_run(workspace: Workspace, system: str) -> DrillOutcome:
         f"drill run {plan.system}", [target, *plan.source_hosts], run_dir, workspace.selection
     ) as rec:
         try:
-            code = _drill(rec, report, checks, plan, repo, hosts, scratch, cleanup, databases)
+            code = _drill(
+                rec, report, progress, checks, plan, repo, hosts, scratch, cleanup, databases
+            )
         except DrillFailed:
             code = ExitCode.FAILED
         except CityguardError as error:
@@ -465,6 +473,7 @@ def _check(
 def _drill(
     rec: Recorder,
     report: DrillReport,
+    progress: DrillProgress,
     checks: list[CheckResult],
     plan: Plan,
     repo: Restic,
@@ -480,6 +489,7 @@ def _drill(
 
     # preflight -------------------------------------------------------------------------------
     with rec.step("preflight", subject) as step, report.step("preflight") as rstep:
+        progress.step("preflight")
         repo.run(restic.cat_config_args(), "opening the repository", timeout=120)
         repo.run(restic.unlock_args(), "removing stale locks", timeout=300)
         if target in plan.source_hosts:  # the plan loader refuses this too
@@ -544,6 +554,7 @@ def _drill(
 
     # latest snapshot and RPO -----------------------------------------------------------------
     with rec.step("snapshot", subject) as step, report.step("snapshot") as rstep:
+        progress.step("snapshot")
         found = latest_set(repo, plan, scratch)
         if found is None:
             _check(
@@ -595,6 +606,7 @@ def _drill(
 
     # repository integrity --------------------------------------------------------------------
     with rec.step("check", subject) as step, report.step("check") as rstep:
+        progress.step("check")
         done_check = _restic_check(repo, spec.repository.check_subset)
         _check(
             checks,
@@ -628,13 +640,15 @@ def _drill(
     restored = 0
     workdir = f"/var/tmp/cityguard-drill-{plan.system}"
     with rec.step("restore", subject) as step, report.step("restore") as rstep:
+        progress.step("restore")
         cleanup += [workdir, spec.restore.directory]
         hosts.run(target, remote.prepare_workdir(workdir), "preparing")
         if any(isinstance(s, PostgresSource) for s in spec.sources):
             hosts.run(
                 target, remote.as_root(remote.START_POSTGRES), "starting PostgreSQL", timeout=120
             )
-        for source in spec.sources:
+        for index, source in enumerate(spec.sources, start=1):
+            progress.part(source.name, index, len(spec.sources), restored)
             record = found.manifest.sources.get(source.name)
             if record is None:
                 raise DrillFailed(f"the backup set has no part {source.name}")
@@ -674,6 +688,7 @@ def _drill(
                     timeout=6 * 3600,
                 )
             hosts.run(target, remote.as_root(f"rm -f {remote_file}"), "removing the copy")
+        progress.part("done", len(spec.sources), len(spec.sources), restored)
         rstep.detail = f"{restored} bytes restored onto {target}"
         step.detail = rstep.detail
         bytes_m = Measurement("bytes_restored", restored, "bytes", subject)
@@ -682,6 +697,7 @@ def _drill(
 
     # verification ----------------------------------------------------------------------------
     with rec.step("verify", subject) as step, report.step("verify") as rstep:
+        progress.step("verify")
         wrong: list[str] = []
         for index, item in enumerate(spec.verify):
             outcome, observed, expected = _verify(item, plan, found, hosts, target)

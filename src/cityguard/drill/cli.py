@@ -89,10 +89,15 @@ def run_backup(args: argparse.Namespace, ctx: Context) -> ExitCode:
 
 def run_drill(args: argparse.Namespace, ctx: Context) -> ExitCode:
     from cityguard.drill.action import drill_run
+    from cityguard.drill.progress import silent
     from cityguard.drill.view import drill_summary
     from cityguard.workspace import open_workspace
 
-    outcome = drill_run(open_workspace(args.site), args.system)
+    def say(line: str) -> None:
+        ctx.err.print(line, markup=False, highlight=False)
+
+    quiet = args.format != "table" or args.quiet
+    outcome = drill_run(open_workspace(args.site), args.system, silent if quiet else say)
     drill_summary(ctx.out, outcome, args.format)
     return outcome.exit_code
 

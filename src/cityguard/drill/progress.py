@@ -1,0 +1,49 @@
+"""What the operator sees while a drill runs.
+
+A restore can take hours; whoever runs the drill wants to know it is moving and how much of the
+recovery time objective is already spent, because RTO is the clock the drill is judged by. So
+each step says when it starts and each restored part how many bytes are back, both with the
+time elapsed since the drill began against the plan's RTO target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cityguard.drill.durations import format_duration
+
+
+def format_bytes(count: int) -> str:
+    """``1536`` → ``1.5 KiB``: binary units, as restic and du show them."""
+    size = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class DrillProgress:
+    say: Callable[[str], None]
+    started_at: datetime
+    rto_s: int
+
+    def clock(self, now: datetime | None = None) -> str:
+        elapsed = ((now or datetime.now(UTC)) - self.started_at).total_seconds()
+        return f"{format_duration(elapsed)} of RTO {format_duration(self.rto_s)}"
+
+    def step(self, name: str) -> None:
+        self.say(f"{name} ({self.clock()})")
+
+    def part(self, name: str, index: int, total: int, restored_bytes: int) -> None:
+        self.say(
+            f"restore {index}/{total}: {name}, {format_bytes(restored_bytes)} back so far "
+            f"({self.clock()})"
+        )
+
+
+def silent(line: str) -> None:
+    """The default: JSON output, -q, or a caller with nobody to tell."""
