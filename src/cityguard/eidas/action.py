@@ -209,6 +209,7 @@ def verify(ctx: EidasContext) -> EidasOutcome:
             live,
             selection.parameters,
             controls,
+            metadata_valid_until=ctx.spec.node.metadata_valid_until,
         )
         results = roll_up_all(checks)
         rec.add_check_results(checks)

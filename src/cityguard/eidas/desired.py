@@ -125,9 +125,10 @@ def desired_state(spec: RealmSpec, secrets: dict[str, str] | None = None) -> Des
     }
     config: Fields = {
         "entityId": idp.sp_entity_id,
-        "idpEntityId": idp.idp_entity_id,
-        "singleSignOnServiceUrl": idp.sso_url,
-        "postBindingAuthnRequest": "true",
+        "idpEntityId": spec.node.entity_id,
+        "singleSignOnServiceUrl": spec.node.sso_url,
+        # a node whose metadata offers only HTTP-Redirect gets its AuthnRequests that way
+        "postBindingAuthnRequest": _flag(spec.node.sso_binding == "HTTP-POST"),
         "postBindingResponse": "true",
         "nameIDPolicyFormat": profile.name_id_format,
         "principalType": profile.principal_type,
@@ -136,7 +137,7 @@ def desired_state(spec: RealmSpec, secrets: dict[str, str] | None = None) -> Des
         "wantAssertionsEncrypted": _flag(idp.want_assertions_encrypted),
         "validateSignature": _flag(idp.validate_signature),
         "wantAuthnRequestsSigned": _flag(idp.want_authn_requests_signed),
-        "signingCertificate": spec.signing_certificate,
+        "signingCertificate": spec.node.signing_certificate,
         "signatureAlgorithm": idp.signature_algorithm,
         "allowedClockSkew": str(idp.allowed_clock_skew_s),
         "authnContextClassRefs": json.dumps([loa_uri(idp.requested_loa)]),

@@ -4,7 +4,9 @@ Loaded and validated before anything is sent to Keycloak, every problem at once 
 ``file:line: key: message`` (exit 2): Keycloak's admin API stores values it cannot use (an
 unknown signature algorithm, a missing SSO URL) without complaint, so this is the guard.
 Client secrets are referenced (``secret_env``, ``secret_file``, ``secret_credential``), never
-written here.
+written here. The node's entity id, SSO URL and signing certificate come from explicit keys or
+the node's SAML metadata (node.py), read here too, so a command that loads the realm file
+reads the metadata once.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -29,6 +30,7 @@ from cityguard.config.site import (
 )
 from cityguard.config.yaml_lines import YamlDocument, load_yaml_file
 from cityguard.core.secrets import SecretRef
+from cityguard.eidas.node import Node, resolve_node
 from cityguard.eidas.profiles import (
     ALLOWED_SIGNATURE_ALGORITHMS,
     ATTRIBUTES,
@@ -37,7 +39,7 @@ from cityguard.eidas.profiles import (
     MANDATORY_ATTRIBUTES,
     PROFILES,
 )
-from cityguard.eidas.settings import is_loopback_url
+from cityguard.eidas.uris import is_entity_id, secure_url, url_problem
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
@@ -51,12 +53,9 @@ class _Strict(BaseModel):
 
 def _url(value: str, *, what: str = "URL") -> str:
     """An absolute https URL; plain http only on loopback (tests, the demo)."""
-    parts = urlsplit(value)
-    if parts.scheme == "https" and parts.hostname:
+    if secure_url(value):
         return value
-    if parts.scheme == "http" and is_loopback_url(value):
-        return value
-    raise ValueError(f"must be an absolute https:// {what} (http:// only on loopback)")
+    raise ValueError(url_problem(what))
 
 
 class Security(_Strict):
@@ -73,17 +72,57 @@ class Security(_Strict):
     )
 
 
+class Metadata(_Strict):
+    """Where the node's SAML metadata is: a file or a URL, exactly one."""
+
+    file: str | None = Field(
+        default=None, min_length=1, description="Metadata file, relative to the realm file."
+    )
+    url: str | None = Field(
+        default=None,
+        description="Metadata URL (https://; http:// only on loopback), fetched once per command.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _metadata_url(cls, value: str | None) -> str | None:
+        return None if value is None else _url(value, what="metadata URL")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Metadata:
+        if (self.file is None) == (self.url is None):
+            raise ValueError("give exactly one of file and url")
+        return self
+
+
 class IdentityProvider(_Strict):
-    """The SAML identity provider for the eIDAS connector (or VPM)."""
+    """The SAML identity provider for the eIDAS connector (or VPM).
+
+    The node's entity id, SSO URL and signing certificate are given explicitly, by its
+    metadata, or both (then they must agree): node.py works them out.
+    """
 
     alias: str = Field(description="Keycloak alias of the identity provider.")
     display_name: str = Field(min_length=1, description="Name on the login page.")
     sp_entity_id: str = Field(description="The entity id Keycloak uses towards the node.")
-    idp_entity_id: str = Field(description="The node's entity id (the assertions' Issuer).")
-    sso_url: str = Field(description="The node's single sign-on service URL (HTTP-POST).")
-    signing_certificate_file: str = Field(
+    metadata: Metadata | None = Field(
+        default=None,
+        description="The node's SAML metadata (file or url): its entityID, SSO URL and "
+        "signing certificates, instead of the three keys below (given too, they must agree).",
+    )
+    idp_entity_id: str | None = Field(
+        default=None,
+        description="The node's entity id (the assertions' Issuer); required without metadata.",
+    )
+    sso_url: str | None = Field(
+        default=None,
+        description="The node's single sign-on service URL (HTTP-POST); required without metadata.",
+    )
+    signing_certificate_file: str | None = Field(
+        default=None,
         min_length=1,
-        description="PEM file of the node's signing certificate, relative to the realm file.",
+        description="PEM file of the node's signing certificate, relative to the realm file; "
+        "required without metadata (with it, the one certificate trusted).",
     )
     signature_algorithm: str = Field(
         default="RSA_SHA256_MGF1",
@@ -119,14 +158,13 @@ class IdentityProvider(_Strict):
 
     @field_validator("sso_url")
     @classmethod
-    def _sso(cls, value: str) -> str:
-        return _url(value)
+    def _sso(cls, value: str | None) -> str | None:
+        return None if value is None else _url(value)
 
     @field_validator("sp_entity_id", "idp_entity_id")
     @classmethod
-    def _entity(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if not (parts.scheme and (parts.netloc or parts.scheme == "urn")):
+    def _entity(cls, value: str | None) -> str | None:
+        if value is not None and not is_entity_id(value):
             raise ValueError("must be an absolute URI (the SAML entity id)")
         return value
 
@@ -239,13 +277,21 @@ class RealmSpec:
 
     file: str
     model: RealmFile
-    signing_certificate: str  # the PEM body (base64 DER), as Keycloak stores it
-    certificate_not_after: datetime
+    node: Node  # the node's entity id, SSO URL, certificates (explicit or from metadata)
     client_secrets: dict[str, SecretRef]  # client id -> where its secret is
 
     @property
     def name(self) -> str:
         return self.model.realm
+
+    @property
+    def signing_certificate(self) -> str:
+        """The PEM bodies (base64 DER), comma-separated, as Keycloak stores them."""
+        return self.node.signing_certificate
+
+    @property
+    def certificate_not_after(self) -> datetime:
+        return self.node.certificate_not_after
 
     @property
     def profile(self) -> Any:
@@ -262,10 +308,10 @@ def load_realm_file(path: Path, display: str | None = None) -> RealmSpec:
         model = RealmFile.model_validate(doc.data)
     except ValidationError as error:
         problems += problems_from_validation(error, doc.file, doc.lines, RealmFile)
-    certificate, not_after, cert_problems = _certificate(doc, path.parent)
-    problems += cert_problems
+    node, node_problems = resolve_node(doc, path.parent, datetime.now(UTC))
+    problems += node_problems
     problems += _cross_checks(doc)
-    if problems or model is None:
+    if problems or model is None or node is None:
         raise ConfigError(sorted(set(problems), key=lambda p: (p.line or 0, p.key_path)))
     secrets = {
         client.client_id: ref
@@ -280,43 +326,7 @@ def load_realm_file(path: Path, display: str | None = None) -> RealmSpec:
         )
         is not None
     }
-    return RealmSpec(shown, model, certificate, not_after, secrets)
-
-
-def _certificate(doc: YamlDocument, root: Path) -> tuple[str, datetime, list[ConfigProblem]]:
-    """The signing certificate file's PEM body and expiry, read even if other keys are wrong."""
-    key = ("identity_provider", "signing_certificate_file")
-    idp = doc.data.get("identity_provider") if isinstance(doc.data, dict) else None
-    relative = idp.get("signing_certificate_file") if isinstance(idp, dict) else None
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    if not isinstance(relative, str) or not relative:
-        return "", epoch, []  # reported by the model
-    try:
-        text = (root / relative).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return "", epoch, [doc.problem(key, f"file not found: {root / relative}")]
-    except (OSError, UnicodeDecodeError):
-        return "", epoch, [doc.problem(key, f"cannot read {root / relative}")]
-    return parse_certificate(doc, key, text)
-
-
-def parse_certificate(
-    doc: YamlDocument, key: tuple[str, ...], text: str
-) -> tuple[str, datetime, list[ConfigProblem]]:
-    from cryptography import x509
-
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    try:
-        cert = x509.load_pem_x509_certificate(text.encode())
-    except ValueError:
-        return "", epoch, [doc.problem(key, "not a PEM X.509 certificate")]
-    body = "".join(
-        line.strip() for line in text.strip().splitlines() if line and not line.startswith("-----")
-    )
-    not_after = cert.not_valid_after_utc
-    if not_after <= datetime.now(UTC):
-        return body, not_after, [doc.problem(key, f"certificate expired on {not_after:%Y-%m-%d}")]
-    return body, not_after, []
+    return RealmSpec(shown, model, node, secrets)
 
 
 def _cross_checks(doc: YamlDocument) -> list[ConfigProblem]:

@@ -42,6 +42,9 @@ class Context:
     live: Mapping[str, Fields]
     parameters: Mapping[str, Mapping[str, Any]]
     now: datetime
+    #: the validUntil of the node's metadata the realm file names (None: no metadata, or
+    #: metadata without one); Keycloak does not keep it, so it comes from the realm file
+    metadata_valid_until: datetime | None = None
 
     @property
     def idp(self) -> Fields | None:
@@ -204,11 +207,15 @@ def no_email_linking(ctx: Context) -> Verdict:
 
 
 def certificate_valid(ctx: Context) -> Verdict:
+    """The node's signing certificate, and its metadata when that has a validUntil: whichever
+    ends first ends the node's trust, so both must last min_days_left."""
     from cryptography import x509
 
     min_days = int(ctx.param("CG-EIDAS-009", "min_days_left", 30))
     body = ctx.cfg("signingCertificate") or ""
-    expected = f"the node's signing certificate valid for at least {min_days} more days"
+    until = ctx.metadata_valid_until
+    what = "signing certificate" + (" and metadata" if until is not None else "")
+    expected = f"the node's {what} valid for at least {min_days} more days"
     if not body:
         return Verdict(False, "no signing certificate", expected)
     try:
@@ -218,11 +225,16 @@ def certificate_valid(ctx: Context) -> Verdict:
         return Verdict(False, "signing certificate does not parse", expected)
     not_after = cert.not_valid_after_utc
     days = (not_after - ctx.now).days
-    return Verdict(
-        cert.not_valid_before_utc <= ctx.now and days >= min_days,
-        f"valid until {not_after:%Y-%m-%d} ({days} days left)",
-        expected,
-    )
+    ok = cert.not_valid_before_utc <= ctx.now and days >= min_days
+    observed = f"valid until {not_after:%Y-%m-%d} ({days} days left)"
+    if until is not None:
+        metadata_days = (until - ctx.now).days
+        ok = ok and metadata_days >= min_days
+        observed = (
+            f"certificate {observed}; metadata valid until {until:%Y-%m-%d} "
+            f"({metadata_days} days left)"
+        )
+    return Verdict(ok, observed, expected)
 
 
 def clock_skew(ctx: Context) -> Verdict:
@@ -353,9 +365,18 @@ def evaluate(
     parameters: Mapping[str, Mapping[str, Any]],
     controls: list[str],
     now: datetime | None = None,
+    metadata_valid_until: datetime | None = None,
 ) -> list[CheckResult]:
     """One check result per rule whose control is in ``controls``."""
-    ctx = Context(realm, idp_alias, PROFILES[profile], live, parameters, now or datetime.now(UTC))
+    ctx = Context(
+        realm,
+        idp_alias,
+        PROFILES[profile],
+        live,
+        parameters,
+        now or datetime.now(UTC),
+        metadata_valid_until,
+    )
     results = []
     for rule in RULES:
         if rule.control not in controls:
