@@ -21,6 +21,9 @@ from cityguard.eidas.uris import secure_url, url_problem
 
 #: Seconds to wait for the node's metadata (connect, and each read)
 FETCH_TIMEOUT_S = 10.0
+#: SAML metadata's own media type first; servers that know only XML (Keycloak's descriptor
+#: answers 406 to the metadata type alone) serve it as application/xml
+ACCEPT = "application/samlmetadata+xml, application/xml;q=0.9, text/xml;q=0.8"
 
 
 def read_file(path: Path) -> bytes:
@@ -42,7 +45,7 @@ def fetch(url: str, timeout_s: float = FETCH_TIMEOUT_S) -> bytes:
     if is_loopback_url(url):
         handlers.append(urllib.request.ProxyHandler({}))  # loopback never through a proxy
     opener = urllib.request.build_opener(*handlers)
-    request = urllib.request.Request(url, headers={"Accept": "application/samlmetadata+xml"})
+    request = urllib.request.Request(url, headers={"Accept": ACCEPT})
     try:
         with opener.open(request, timeout=timeout_s) as answer:
             data: bytes = answer.read(MAX_BYTES + 1)

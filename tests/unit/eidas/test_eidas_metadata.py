@@ -194,6 +194,8 @@ def served(key: rsa.RSAPrivateKey) -> Iterator[dict[str, tuple[int, bytes, str]]
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             status, data, location = answers.get(self.path, (404, b"", ""))
+            if "application/xml" not in self.headers.get("Accept", ""):
+                status, data = 406, b""  # as Keycloak's descriptor endpoint answers
             self.send_response(status)
             if location:
                 self.send_header("Location", location)
