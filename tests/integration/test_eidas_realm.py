@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -181,3 +182,44 @@ def test_no_secret_in_output_run_files_or_evidence(site: Path, keycloak: Keycloa
         dump = "\n".join(db.iterdump())
     for secret in secrets:
         assert secret not in dump
+
+
+def test_a_node_given_by_its_metadata_is_applied_and_verified(
+    admin: Keycloak, keycloak: KeycloakServer, tmp_path: Path
+) -> None:
+    """The stand-in node is a realm of the session's Keycloak; its SAML IdP descriptor is the
+    node's metadata, saved as a file (then read from its URL: the same realm, no changes)."""
+    node = "eidas-metadata-node"
+    admin.post("admin/realms", {"realm": node, "enabled": True})
+    descriptor = f"{keycloak.url}/realms/{node}/protocol/saml/descriptor"
+    with urllib.request.urlopen(descriptor, timeout=30) as answer:
+        (tmp_path / "node-metadata.xml").write_bytes(answer.read())
+    realm = example_realm(tmp_path, keycloak, "eservices-metadata")
+    idp = realm["identity_provider"]
+    for key in ("idp_entity_id", "sso_url", "signing_certificate_file"):
+        del idp[key]
+    idp["metadata"] = {"file": "node-metadata.xml"}
+    site = make_site(tmp_path, keycloak, realm)
+
+    applied = run_cli("eidas", "apply", "--site", str(site))
+    assert applied.code == 0, applied.err
+    live = admin.get("admin/realms/eservices-metadata/identity-provider/instances/eidas")
+    assert live["config"]["idpEntityId"] == f"{keycloak.url}/realms/{node}"
+    assert live["config"]["singleSignOnServiceUrl"] == f"{keycloak.url}/realms/{node}/protocol/saml"
+    signing = [
+        key["certificate"]
+        for key in admin.get(f"admin/realms/{node}/keys")["keys"]
+        if key.get("use") == "SIG" and key.get("certificate")
+    ]
+    assert live["config"]["signingCertificate"].split(",")[0] in signing
+
+    verified = run_cli("eidas", "verify", "--site", str(site), "--format", "json")
+    assert verified.code == 0, verified.out + verified.err
+    results = json.loads(verified.out)["results"]
+    assert len(results) == 13 and {r["outcome"] for r in results} == {"pass"}
+
+    idp["metadata"] = {"url": descriptor}
+    make_site(tmp_path, keycloak, realm)
+    planned = run_cli("eidas", "plan", "--site", str(site))
+    assert planned.code == 0, planned.err
+    assert "no changes" in planned.out
