@@ -1,5 +1,6 @@
 """The session's Keycloak fixture: started once, in the background, in a process group of its
-own, and stopped as a group, also when pytest dies (keycloak_server.py)."""
+own, and stopped as a group, also when pytest dies (keycloak_server.py, through the product's
+launcher cityguard.lab.keycloak, which `cityguard demo` uses too)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from pathlib import Path
 import keycloak_server
 import pytest
 from keycloak_server import KeycloakServer, start_server
+
+from cityguard.lab.keycloak import KeycloakError
 
 pytestmark = pytest.mark.integration
 
@@ -81,18 +84,18 @@ def test_stop_ends_the_whole_process_group(tmp_path: Path) -> None:
 
 
 def test_the_server_dies_with_a_killed_pytest(tmp_path: Path) -> None:
-    """SIGKILL leaves no handler to run: PR_SET_PDEATHSIG makes the kernel end the server."""
+    """SIGKILL leaves no handler to run: PR_SET_PDEATHSIG makes the kernel end the server
+    (launcher.die_with_parent, which the launcher hands to every Keycloak it starts)."""
     pid_file = tmp_path / "server.pid"
     parent = subprocess.Popen(  # stands for pytest: starts a server as the fixture does
         [
             sys.executable,
             "-c",
-            "import subprocess, sys, time; sys.path.insert(0, sys.argv[1]);"
-            "import keycloak_server as k;"
+            "import subprocess, sys, time;"
+            "from cityguard.lab.keycloak import die_with_parent;"
             "p = subprocess.Popen(['sleep', '300'], start_new_session=True,"
-            " preexec_fn=k._die_with_parent);"
-            "open(sys.argv[2], 'w').write(str(p.pid)); time.sleep(300)",
-            str(Path(keycloak_server.__file__).parent),
+            " preexec_fn=die_with_parent);"
+            "open(sys.argv[1], 'w').write(str(p.pid)); time.sleep(300)",
             str(pid_file),
         ],
     )
@@ -158,6 +161,8 @@ def test_a_missing_distribution_fails_the_eidas_tests_with_what_to_run(
     server = start_server()
     assert server.process is None
     assert server.error and "run tools/components/keycloak.sh" in server.error
-    with pytest.raises(pytest.fail.Exception, match=r"keycloak\.sh"):
+    with pytest.raises(KeycloakError, match=r"keycloak\.sh"):
         server.wait_ready()
+    with pytest.raises(pytest.fail.Exception, match=r"keycloak\.sh"):
+        keycloak_server.wait_ready(server)
     server.stop()

@@ -2,7 +2,7 @@
 # Keycloak's server distribution (org.keycloak:keycloak-quarkus-dist, pinned) from Maven Central,
 # downloaded once into $CITYGUARD_CACHE/keycloak/<version>/ and unpacked there. The eIDAS tests,
 # bench/eidas.py and the demo start it from that directory with their own data directory
-# (tests/integration/keycloak_server.py). What the eIDAS tests need beside it is checked on
+# (src/cityguard/lab/keycloak.py). What the eIDAS tests need beside it is checked on
 # every run, also when the distribution is cached: a JDK Keycloak 26 runs on (17 or newer) and
 # Debian's xmlsec1, with which pysaml2 (the negative-case eIDAS node) signs and encrypts.
 # Idempotent: a second run only prints what it has.

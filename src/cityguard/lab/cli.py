@@ -35,6 +35,19 @@ def register(
         "beside the site file; without either, a minimal built-in one",
     )
     up.set_defaults(func=run_up)
+    data = lab_commands.add_parser(
+        "data",
+        parents=[common],
+        help="load the sample data of the lab description (databases, file trees) onto the "
+        "lab hosts and isolate the restore targets",
+    )
+    data.add_argument(
+        "--lab-file",
+        type=Path,
+        metavar="PATH",
+        help="the lab description instead of lab.yml beside the site file",
+    )
+    data.set_defaults(func=run_data)
     down = lab_commands.add_parser("down", parents=[common], help="remove the lab, leaving nothing")
     down.add_argument(
         "--orphans",
@@ -62,6 +75,19 @@ def run_up(args: argparse.Namespace, ctx: Context) -> ExitCode:
         f"lab {lab.lab_id} up ({lab.flavour}): {len(lab.hosts)} hosts in "
         f"{time.monotonic() - started:.1f} s; ssh config: {lab.ssh_config}"
     )
+    return ExitCode.OK
+
+
+def run_data(args: argparse.Namespace, ctx: Context) -> ExitCode:
+    from cityguard.config import load_site
+    from cityguard.lab.site import data_for_site
+
+    site = load_site(args.site)
+    description = data_for_site(
+        site, args.lab_file, say=lambda line: ctx.out.print(line, markup=False, highlight=False)
+    )
+    if description.data.empty():
+        ctx.out.print(f"{description.source}: no sample data to load", markup=False)
     return ExitCode.OK
 
 

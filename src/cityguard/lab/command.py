@@ -22,10 +22,11 @@ def run(
     what: str,
     input_text: str | None = None,
     env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
 ) -> str:
     """Run a command and return its stdout; raise LabError naming the step on failure."""
     try:
-        completed = process.run(argv, what=what, timeout=None, input_text=input_text, env=env)
+        completed = process.run(argv, what=what, timeout=timeout, input_text=input_text, env=env)
     except process.ProcessError as exc:
         raise LabError(str(exc)) from exc
     return completed.stdout

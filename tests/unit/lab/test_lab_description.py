@@ -140,7 +140,7 @@ def test_every_problem_is_reported_at_once_with_its_line(here: Path) -> None:
         "lab.yml:13: groups.db.stop: Input should be a valid list",
         "lab.yml:14: groups.routr: the inventory has no group 'routr' "
         "(groups: all, db, router, web)",
-        "lab.yml:16: images: unknown key (allowed: image, groups)",
+        "lab.yml:16: images: unknown key (allowed: image, groups, data)",
     ]
 
 
