@@ -1,9 +1,11 @@
 """backup → drill on real lab hosts, a real restic 0.19.1 repository and real PostgreSQL.
 
-db1 gets the citizen-portal database (about 100k generated rows) and an uploads tree, web1 the
-document registry; scratch1 is cut off from the other hosts with nftables (the recovery
-segment), and the drill restores onto it. Faults: a failing pg_dump, a restore target that is
-a source host or can reach the sources, a wrong verification result, a wrong password.
+The example site's sample data is loaded as `cityguard lab data` and the demo load it
+(examples/site/lab.yml, data section): db1 gets the citizen-portal database (about 100k
+generated rows) and an uploads tree, web1 the document registry, and scratch1 is cut off from
+the other hosts with nftables (the recovery segment); the drill restores onto it. Faults: a
+failing pg_dump, a restore target that is a source host or can reach the sources, a wrong
+verification result, a wrong password.
 """
 
 from __future__ import annotations
@@ -22,14 +24,15 @@ import pytest
 import yaml
 
 from cityguard import cli
-from cityguard.config import content_root
+from cityguard.config import load_site
 from cityguard.config.paths import cache_dir
 from cityguard.drill.restic import restic_binary
+from cityguard.lab import sample_data
+from cityguard.lab.site import data_for_site
 
 pytestmark = pytest.mark.integration
 
 PASSWORD = "drill-Secret-7f3a9c"
-SEED = content_root() / "examples" / "site" / "data" / "citizen-portal.sql"
 
 
 def run_cli(*args: str) -> tuple[int, str, str]:
@@ -51,45 +54,9 @@ def site_copy(tmp_path: Path, lab: Any, plan: str, edit: Any) -> Path:
 
 
 def isolate(lab: Any, on: bool) -> None:
-    """The recovery segment: scratch1 may not open connections to the other lab hosts."""
-    if not on:
-        lab.ssh("scratch1", "nft delete table inet cgdrill 2>/dev/null || true")
-        return
-    addresses = lab.ssh(
-        "scratch1", "for h in db1 web1 router1; do getent ahosts $h | cut -d' ' -f1; done"
-    ).split()
-    v6 = sorted({a for a in addresses if ":" in a})
-    v4 = sorted({a for a in addresses if ":" not in a})
-    rules = [
-        "add table inet cgdrill",
-        "add chain inet cgdrill out { type filter hook output priority 0; policy accept; }",
-        f"add rule inet cgdrill out ip6 daddr {{ {', '.join(v6)} }} drop",
-    ]
-    if v4:
-        rules.append(f"add rule inet cgdrill out ip daddr {{ {', '.join(v4)} }} drop")
-    lab.ssh(
-        "scratch1",
-        "nft delete table inet cgdrill 2>/dev/null; nft -f - <<'EOF'\n"
-        + "\n".join(rules)
-        + "\nEOF",
-    )
-
-
-def scp(lab: Any, local: Path, host: str, remote: str) -> None:
-    subprocess.run(
-        [
-            "scp",
-            "-q",
-            "-F",
-            str(lab.lab.ssh_config),
-            "-o",
-            "ControlPath=none",
-            str(local),
-            f"{host}:{remote}",
-        ],
-        check=True,
-        timeout=60,
-    )
+    """The recovery segment (lab.yml's data.isolated_groups): scratch1 may not open connections
+    to the other lab hosts."""
+    sample_data.isolate(lab.lab, ["scratch1"], on=on)
 
 
 @pytest.fixture(scope="module")
@@ -119,32 +86,11 @@ def drill_lab(lab_session: Any) -> Iterator[Any]:
         check=True,
     )
     assert login_umask.stdout.strip() == "0027"
-    scp(lab, SEED, "db1", "/tmp/citizen-portal.sql")
-    lab.ssh(
-        "db1",
-        "set -e; for i in $(seq 30); do pg_isready -q && break; sleep 1; done; "
-        "runuser -u postgres -- dropdb --if-exists citizen_portal; "
-        "runuser -u postgres -- createdb citizen_portal; "
-        # root opens the seed for psql: after harden, umask 027 leaves the copied file
-        # unreadable by the postgres user
-        "runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d citizen_portal "
-        "< /tmp/citizen-portal.sql",
-    )
-    lab.ssh(
-        "db1",
-        "set -e; for d in 2024 2025 2026; do mkdir -p /srv/citizen-portal/uploads/$d; "
-        "for i in $(seq 60); do head -c $((i * 997)) /dev/urandom "
-        "> /srv/citizen-portal/uploads/$d/doc-$i.pdf; done; done",
-    )
-    lab.ssh(
-        "web1",
-        "set -e; mkdir -p /etc/document-registry; "
-        "echo 'retention: 10y' > /etc/document-registry/registry.conf; "
-        "for dept in council finance schools; do mkdir -p /srv/document-registry/$dept; "
-        "for i in $(seq 40); do printf 'Decision %s of %s\\n' $i $dept "
-        "> /srv/document-registry/$dept/decision-$i.txt; done; done",
-    )
-    isolate(lab, True)
+    # the product's own step (as `cityguard lab data` and the demo): database, trees, isolation
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CITYGUARD_STATE", str(lab.state_dir))
+        description = data_for_site(load_site(lab.site_file))
+    assert description.data.isolated_groups == ("scratch",)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("CITYGUARD_STATE", str(lab.state_dir))
         env.setenv("CITYGUARD_RESTIC_PASSWORD", PASSWORD)
