@@ -155,9 +155,7 @@ def read_repositories(state_dir: Path) -> list[Path]:
     """The repositories a demo made and has not removed yet (a killed demo leaves them)."""
     try:
         data = json.loads((state_dir / REPOSITORIES_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return []
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # none yet, or unreadable: nothing known to remove
         return []
     if not isinstance(data, list):
         return []
