@@ -475,7 +475,9 @@ def _drills(steps: Steps, workspace: Workspace, env: SecretEnv, *, ready: bool) 
             continue
 
         def do_drill(system: str = system) -> tuple[None, ExitCode]:
-            outcome = drill_run(workspace, system)
+            outcome = drill_run(
+                workspace, system, lambda line: console.print(line, markup=False, highlight=False)
+            )
             drill_summary(console, outcome)
             return None, outcome.exit_code
 
