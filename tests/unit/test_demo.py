@@ -339,7 +339,7 @@ def test_each_system_is_backed_up_and_drilled_and_a_failed_backup_skips_its_dril
         code = ExitCode.PARTIAL if system == "registry" else ExitCode.OK
         return SimpleNamespace(exit_code=code)
 
-    def drill_run(workspace: Any, system: str) -> Any:
+    def drill_run(workspace: Any, system: str, say: Any) -> Any:
         done.append(f"drill {system}")
         return SimpleNamespace(exit_code=ExitCode.OK)
 
