@@ -10,20 +10,22 @@ verification result, a wrong password.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
+import os
 import shutil
+import signal
 import sqlite3
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from cli_run import run_cli
 
-from cityguard import cli
 from cityguard.config import load_site
 from cityguard.config.paths import cache_dir
 from cityguard.drill.restic import restic_binary
@@ -33,13 +35,7 @@ from cityguard.lab.site import data_for_site
 pytestmark = pytest.mark.integration
 
 PASSWORD = "drill-Secret-7f3a9c"
-
-
-def run_cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main(list(args))
-    return code, out.getvalue(), err.getvalue()
+CLI = str(Path(sys.executable).parent / "cityguard")
 
 
 def site_copy(tmp_path: Path, lab: Any, plan: str, edit: Any) -> Path:
@@ -206,6 +202,9 @@ def test_document_registry_drill(backed_up: Any) -> None:
     )
     assert code == 0, out + err
     assert "30 files match" in out or "PASS" in out
+    # progress on stderr: each step and restored part against the RTO clock
+    assert "preflight (" in err and " of RTO 30m00s)" in err, err
+    assert "restore 1/" in err and "back so far" in err, err
 
 
 def test_status_shows_backup_age_and_last_drill(backed_up: Any) -> None:
@@ -304,3 +303,132 @@ def test_plan_problems_are_reported_all_at_once(backed_up: Any, tmp_path: Path) 
     assert code == 2
     assert "targets.rpo: 'soon' is not a duration" in err
     assert "Traceback" not in err
+
+
+# Faults through cityguard itself, each on a repository of its own so the others stay intact.
+
+
+# Starts a command in a process group of its own and reaps it and every orphan it leaves, as a
+# host's init does: a killed restic that nobody reaps stays a zombie whose PID still answers,
+# and restic then takes its lock for a live one (this machine's PID 1 does not reap).
+REAPER = """
+import ctypes, os, subprocess, sys
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+child = subprocess.Popen(sys.argv[1:], start_new_session=True,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(child.pid, flush=True)
+while True:
+    try:
+        os.wait()
+    except ChildProcessError:
+        break
+"""
+
+
+def own_repository(tmp_path: Path, lab: Any, name: str, **plan: Any) -> Path:
+    """A copy of the site whose citizen-portal plan backs up into a new repository ``name``."""
+
+    def edit(data: dict[str, Any]) -> None:
+        data["repository"]["path"] = f"repos/{name}"
+        data["targets"].update(plan.get("targets", {}))
+        data["repository"].update(plan.get("repository", {}))
+
+    site = site_copy(tmp_path, lab, "citizen-portal", edit)
+    code, out, err = run_cli("backup", "init", "citizen-portal", "--site", str(site))
+    assert code == 0, out + err
+    return site
+
+
+def repository_dir(lab: Any, name: str) -> Path:
+    return Path(lab.state_dir) / "restic" / "repos" / name
+
+
+def test_kill_9_during_a_backup_then_the_next_backup_and_drill_succeed(
+    backed_up: Any, tmp_path: Path
+) -> None:
+    site = own_repository(tmp_path, backed_up, "portal-killed")
+    code, out, err = run_cli("backup", "run", "citizen-portal", "--site", str(site))
+    assert code == 0, out + err
+    locks = repository_dir(backed_up, "portal-killed") / "locks"
+    reaper = subprocess.Popen(
+        [sys.executable, "-c", REAPER, CLI, "backup", "run", "citizen-portal", "--site", str(site)],
+        env={**os.environ, "CITYGUARD_STATE": str(backed_up.state_dir)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert reaper.stdout is not None
+    backup = int(reaper.stdout.readline())
+    try:
+        deadline = time.monotonic() + 60
+        while not any(locks.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert any(locks.iterdir()), "the backup took no lock within 60 s"
+    finally:
+        os.killpg(backup, signal.SIGKILL)  # cityguard, restic and ssh together
+        reaper.wait(30)
+    assert any(locks.iterdir())  # the killed run's lock is left behind
+
+    code, out, err = run_cli("backup", "run", "citizen-portal", "--site", str(site))
+    assert code == 0, out + err
+    code, out, err = run_cli("drill", "run", "citizen-portal", "--site", str(site))
+    assert code == 0, out + err
+
+
+def test_a_corrupted_pack_fails_the_drill_with_a_finding(backed_up: Any, tmp_path: Path) -> None:
+    site = own_repository(
+        tmp_path, backed_up, "portal-corrupt", repository={"check_subset": "100%"}
+    )
+    code, out, err = run_cli("backup", "run", "citizen-portal", "--site", str(site))
+    assert code == 0, out + err
+    for pack in (repository_dir(backed_up, "portal-corrupt") / "data").rglob("*"):
+        if pack.is_file() and pack.stat().st_size > 4096:
+            content = bytearray(pack.read_bytes())
+            content[2048:2080] = b"\0" * 32
+            pack.chmod(0o600)
+            pack.write_bytes(bytes(content))
+
+    code, out, err = run_cli(
+        "drill", "run", "citizen-portal", "--site", str(site), "--format", "json"
+    )
+    assert code == 1, out + err
+    report = json.loads(out)
+    steps = {s["name"]: s["outcome"] for s in report["steps"]}
+    assert steps["check"] == "fail", report["steps"]
+    deviations = [finding["deviation"] for finding in report["findings"]]
+    assert any("repository integrity check failed" in d for d in deviations), deviations
+    assert "Traceback" not in err
+
+
+def test_a_deleted_newest_backup_shows_as_an_rpo_breach(backed_up: Any, tmp_path: Path) -> None:
+    site = own_repository(tmp_path, backed_up, "portal-forgotten", targets={"rpo": "30s"})
+    code, out, err = run_cli("backup", "run", "citizen-portal", "--site", str(site))
+    assert code == 0, out + err
+    time.sleep(31)  # the first backup set is now older than the RPO target
+    code, out, err = run_cli("backup", "run", "citizen-portal", "--site", str(site))
+    assert code == 0, out + err
+    repo = repository_dir(backed_up, "portal-forgotten")
+    listed = json.loads(
+        subprocess.run(
+            [str(restic_binary(cache_dir())), "-r", str(repo), "snapshots", "--json"],
+            env={**os.environ, "RESTIC_PASSWORD": PASSWORD},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    newest = max(s["time"] for s in listed)
+    # an attacker (or a mistake) removes the newest backup set
+    subprocess.run(
+        [str(restic_binary(cache_dir())), "-r", str(repo), "forget"]
+        + [s["id"] for s in listed if s["time"][:19] == newest[:19]],
+        env={**os.environ, "RESTIC_PASSWORD": PASSWORD},
+        capture_output=True,
+        check=True,
+    )
+
+    code, out, err = run_cli(
+        "drill", "run", "citizen-portal", "--site", str(site), "--format", "json"
+    )
+    assert code == 1, out + err
+    rpo = {m["name"]: m for m in json.loads(out)["measurements"]}["rpo_s"]
+    assert rpo["met"] is False and rpo["value"] > 30, rpo
