@@ -26,7 +26,6 @@ for each and their ratios to ``start-dev`` on the cached distribution, including
 from __future__ import annotations
 
 import argparse
-import contextlib
 import ctypes
 import os
 import secrets
@@ -44,11 +43,11 @@ from pathlib import Path
 
 from cityguard.config import cache_dir
 from cityguard.core.process import ProcessError, run
+from cityguard.lab.keycloak import end_group
 
 VERSION = os.environ.get("KEYCLOAK_VERSION", "26.7.3")
 READY_TIMEOUT_S = 900.0
 BUILD_TIMEOUT_S = 900.0
-STOP_TIMEOUT_S = 30.0
 #: Build-time options: the ones the tests' start-dev uses (only the database kind)
 BUILD_OPTIONS = ("--db=dev-file",)
 JDKS = (
@@ -120,29 +119,6 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """End the process group kc.sh leads (kc.sh and its java), SIGKILL if it lingers."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=STOP_TIMEOUT_S)
-    while time.monotonic() < deadline and _group_alive(process.pid):
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=10)
-
-
-def _group_alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def augmented_at(home: Path) -> int:
     """When the distribution's Quarkus application was last (re-)augmented (ns)."""
     return (home / "lib" / "quarkus" / "generated-bytecode.jar").stat().st_mtime_ns
@@ -177,7 +153,7 @@ def start_to_ready(home: Path, mode: list[str], work: Path) -> float:
                 raise SystemExit(f"kc.sh {' '.join(mode)} did not become ready: {tail}")
             time.sleep(0.25)
     finally:
-        _stop(process)
+        end_group(process)
 
 
 def private_copy(home: Path, into: Path) -> Path:

@@ -215,12 +215,12 @@ class LocalKeycloak:
         """
         process, self.process = self.process, None
         if process is not None:
-            _end_group(process)
+            end_group(process)
         if self.data_dir is not None:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
-def _end_group(process: subprocess.Popen[bytes]) -> None:
+def end_group(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM the group kc.sh leads, wait for kc.sh and every member; SIGKILL on timeout.
 
     The group id is kc.sh's pid, which stays ours until kc.sh is reaped, so a signal to the
