@@ -1,9 +1,9 @@
 """Benchmark: the drill's RTO for the example citizen-portal database against a bare
 `pg_restore` of the same dump on the same scratch host, in one run.
 
-Lab hosts db1 and scratch1 (scratch1 cut off from db1 by nftables, the recovery segment); the
-example data (about 100k rows and an uploads tree) is loaded on db1 and backed up with
-`cityguard backup run`. Then `cityguard drill run citizen-portal` (preflight, RPO, restic check,
+Lab hosts db1, web1 and scratch1; `cityguard lab data` loads the example data (about 100k
+rows and an uploads tree on db1) and cuts scratch1 off (the recovery segment); citizen-portal
+is backed up with `cityguard backup run`. Then `cityguard drill run citizen-portal` (preflight, RPO, restic check,
 restore of the database and the uploads, verification, teardown) is timed, and, as the
 baseline, `pg_restore` alone of the same dump into a fresh database on scratch1. Prints the
 seconds of each and the ratio (RTO minus the verification time) / bare pg_restore; target: at
@@ -21,43 +21,22 @@ import time
 from benchlab import bench_lab
 
 from cityguard import cli
-from cityguard.config import cache_dir, content_root
+from cityguard.config import cache_dir
 from cityguard.drill import restic
 
-SEED = content_root() / "examples" / "site" / "data" / "citizen-portal.sql"
 PASSWORD = "bench-drill-password"
 
 
 def main() -> int:
     os.environ["CITYGUARD_RESTIC_PASSWORD"] = PASSWORD
     cli.build_parser()  # registers every area's site section, as the command line does
-    with bench_lab("db1,scratch1") as lab:
+    with bench_lab("db1,web1,scratch1") as lab:
         config = str(lab.lab.ssh_config)
-        subprocess.run(["scp", "-q", "-F", config, str(SEED), "db1:/tmp/seed.sql"], check=True)
-        seed = (
-            "for i in $(seq 30); do pg_isready -q && break; sleep 1; done\n"
-            "runuser -u postgres -- createdb citizen_portal\n"
-            "runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d citizen_portal "
-            "-f /tmp/seed.sql\n"
-            "for d in 2024 2025; do mkdir -p /srv/citizen-portal/uploads/$d\n"
-            "for i in $(seq 50); do head -c $((i * 997)) /dev/urandom "
-            "> /srv/citizen-portal/uploads/$d/doc-$i.pdf; done; done\n"
-        )
-        subprocess.run(
-            ["ssh", "-F", config, "db1", "sudo sh -e"], input=seed, text=True, check=True
-        )
-        addresses = lab.ssh("scratch1", "getent ahosts db1 | cut -d' ' -f1 | sort -u").split()
-        v6 = ", ".join(a for a in addresses if ":" in a)
-        v4 = ", ".join(a for a in addresses if ":" not in a)
-        rules = (
-            "add table inet cgdrill\n"
-            "add chain inet cgdrill out { type filter hook output priority 0; }\n"
-            f"add rule inet cgdrill out ip6 daddr {{ {v6} }} drop\n"
-            + (f"add rule inet cgdrill out ip daddr {{ {v4} }} drop\n" if v4 else "")
-        )
-        subprocess.run(
-            ["ssh", "-F", config, "scratch1", "sudo nft -f -"], input=rules, text=True, check=True
-        )
+        # the product's own step: the example database and trees, scratch1 isolated
+        code, out = lab.cli("lab", "data")
+        if code != 0:
+            print(f"lab data failed ({code}): {out}", file=sys.stderr)
+            return 3
         for step in (("backup", "init"), ("backup", "run")):
             code, out = lab.cli(*step, "citizen-portal")
             if code != 0:
