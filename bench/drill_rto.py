@@ -3,11 +3,12 @@
 
 Lab hosts db1, web1 and scratch1; `cityguard lab data` loads the example data (about 100k
 rows and an uploads tree on db1) and cuts scratch1 off (the recovery segment); citizen-portal
-is backed up with `cityguard backup run`. Then `cityguard drill run citizen-portal` (preflight, RPO, restic check,
-restore of the database and the uploads, verification, teardown) is timed, and, as the
-baseline, `pg_restore` alone of the same dump into a fresh database on scratch1. Prints the
-seconds of each and the ratio (RTO minus the verification time) / bare pg_restore; target: at
-most 1.3x plus the verification time. Run it under the lab lock.
+is backed up with `cityguard backup run`. Then `cityguard drill run citizen-portal`
+(preflight, RPO, restic check, restore of the database and the uploads, verification,
+teardown) is timed, and, as the baseline, `pg_restore` alone of the same dump into a fresh
+database on scratch1. Prints the seconds of each and the ratio (RTO minus the verification
+time) / bare pg_restore; target: at most 1.3x plus the verification time. Run it under the lab
+lock.
 """
 
 from __future__ import annotations
