@@ -688,7 +688,7 @@ def _drill(
                     timeout=6 * 3600,
                 )
             hosts.run(target, remote.as_root(f"rm -f {remote_file}"), "removing the copy")
-        progress.part("done", len(spec.sources), len(spec.sources), restored)
+        progress.restored(restored)
         rstep.detail = f"{restored} bytes restored onto {target}"
         step.detail = rstep.detail
         bytes_m = Measurement("bytes_restored", restored, "bytes", subject)

@@ -44,6 +44,9 @@ class DrillProgress:
             f"({self.clock()})"
         )
 
+    def restored(self, restored_bytes: int) -> None:
+        self.say(f"restore done: {format_bytes(restored_bytes)} back ({self.clock()})")
+
 
 def silent(line: str) -> None:
     """The default: JSON output, -q, or a caller with nobody to tell."""

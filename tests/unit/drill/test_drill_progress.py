@@ -25,7 +25,9 @@ def test_steps_and_parts_say_how_much_of_the_rto_is_spent() -> None:
 
     progress.step("restore")
     progress.part("portal-db", 1, 2, 1536)
+    progress.restored(5 * 1024**2)
 
     assert heard[0].startswith("restore (1m3") and heard[0].endswith(" of RTO 1h00m00s)")
     assert heard[1].startswith("restore 1/2: portal-db, 1.5 KiB back so far (1m3")
+    assert heard[2].startswith("restore done: 5.0 MiB back (1m3")
     assert progress.clock(started + timedelta(seconds=12.34)) == "12.3s of RTO 1h00m00s"
