@@ -120,17 +120,18 @@ def check_host(run: CheckRun, host: str) -> HostRun:
                 check=False,
             )
         except process.ProcessError as error:
-            done = results_file.read_text().splitlines() if results_file.exists() else []
-            if error.failure != "timed-out":
-                return HostRun(host, parse_results(done), str(error))
-            return HostRun(
-                host,
-                parse_results(done),
-                f"check did not finish within {run.host_timeout_s:g} s and was stopped "
-                f"({len(done)} checks had finished): the host stopped answering",
-            )
+            completed, broken = None, error
         lines = results_file.read_text().splitlines() if results_file.exists() else []
     results = parse_results(lines)
+    if completed is None:  # the checks that finished are kept; the host's problem says why
+        if broken.failure != "timed-out":
+            return HostRun(host, results, str(broken))
+        return HostRun(
+            host,
+            results,
+            f"check did not finish within {run.host_timeout_s:g} s and was stopped "
+            f"({len(lines)} checks had finished): the host stopped answering",
+        )
     # pytest: 0 all passed, 1 some failed; anything else means the run itself broke
     if completed.returncode not in (0, 1) or not results:
         tail = (completed.stdout + completed.stderr).strip().splitlines()[-3:]
