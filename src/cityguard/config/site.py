@@ -123,6 +123,15 @@ class SiteSection(_Model):
         """
         return {}
 
+    def networks(self, site: Site) -> dict[str, tuple[str, ...]]:
+        """The network segments each host sits on, in order (the first carries its management
+        address; a router sits on several); none by default.
+
+        The lab builds one bridge per segment from it, so a lab is laid out as the site is.
+        Keys are host names of ``site.inventory``.
+        """
+        return {}
+
 
 class SiteInfo(_Model):
     """Who the site is."""

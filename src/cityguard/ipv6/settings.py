@@ -73,3 +73,8 @@ class Ipv6Settings(SiteSection):
         return {
             host: planned.get(host) or unplanned(plan, host) for host in site.inventory.host_names()
         }
+
+    def networks(self, site: Site) -> dict[str, tuple[str, ...]]:
+        """Each planned host's segments: a server's one, a router's legs in plan order."""
+        plan = self.read_plan(site)
+        return {host: tuple(a.segment for a in plan.of_host(host)) for host in plan.hosts}

@@ -119,10 +119,11 @@ def run_status(args: argparse.Namespace, ctx: Context) -> ExitCode:
     if running is None:
         ctx.out.print("no lab is up for this site")
         return ExitCode.OK
-    ctx.out.print(f"lab {running.lab_id} ({running.flavour}), bridge {running.bridge}")
+    bridges = ", ".join(f"{n.name} on {n.bridge} ({n.ipv4_prefix})" for n in running.networks)
+    ctx.out.print(f"lab {running.lab_id} ({running.flavour}), networks: {bridges}")
     for host in hosts:
         state = (
             "ssh ok" if host.ssh else ("running, ssh not answering" if host.running else "stopped")
         )
-        ctx.out.print(f"{host.name:<12} {host.ipv6:<28} {host.ipv4:<16} {state}")
+        ctx.out.print(f"{host.name:<12} {host.networks:<40} {state}", markup=False)
     return ExitCode.OK if all(h.ssh for h in hosts) else ExitCode.PARTIAL

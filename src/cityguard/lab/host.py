@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from cityguard.lab import network
 from cityguard.lab.command import LabError, run
 from cityguard.lab.description import HostServices
 
@@ -24,6 +25,21 @@ CGROUP_HIERARCHIES = (Path("/sys/fs/cgroup/systemd"), Path("/sys/fs/cgroup/unifi
 # where a unit's file may be, inside a host's root; enabling links to the first one found
 UNIT_DIRS = ("etc/systemd/system", "lib/systemd/system")
 WANTS = "etc/systemd/system/multi-user.target.wants"
+EXTRA_LINK_WAIT_S = 15.0
+
+
+@dataclass(frozen=True)
+class HostLink:
+    """One network interface of a host: the lab network (bridge) it is on and its address."""
+
+    network: str
+    bridge: str
+    interface: str  # the name inside the host: host0, host1, ...
+    outside: str  # this machine's end of the veth pair, a port of the bridge
+    ipv4: str
+    prefix_ipv4: int
+    # IPv4 routes to other segments through a router host on this link: (prefix, gateway)
+    routes: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -31,10 +47,20 @@ class HostPlan:
     name: str  # the logical name from the inventory, also the hostname
     machine: str  # unique on this machine: cg<lab id>h<index>
     groups: tuple[str, ...]
-    ipv6: str
-    ipv4: str
-    prefix_ipv6: int
-    prefix_ipv4: int
+    links: tuple[HostLink, ...]  # the first is the one the control node manages it on
+
+    @property
+    def routes_ipv4(self) -> bool:
+        """A host on several segments routes IPv4 between them, as a site's router does."""
+        return len(self.links) > 1
+
+    @property
+    def ipv4(self) -> str:
+        """The management address: on the host's first network."""
+        return self.links[0].ipv4
+
+    def link_on(self, network: str) -> HostLink | None:
+        return next((link for link in self.links if link.network == network), None)
 
 
 def host_dir(lab_dir: Path, machine: str) -> Path:
@@ -70,7 +96,9 @@ def prepare(
     run(["ssh-keygen", "-q", "-A", "-f", str(root)], what=f"generating host keys of {host.name}")
     (root / "etc/hostname").write_text(host.name + "\n")
     (root / "etc/hosts").write_text(etc_hosts)
-    (root / "etc/systemd/network/10-host0.network").write_text(_network_unit(host))
+    for link in host.links:
+        unit = _network_unit(link, host.routes_ipv4)
+        (root / f"etc/systemd/network/10-{link.interface}.network").write_text(unit)
     ssh_dir = root / "home" / "cgadmin" / ".ssh"
     ssh_dir.mkdir(mode=0o700, exist_ok=True)
     (ssh_dir / "authorized_keys").write_text(public_key)
@@ -111,13 +139,17 @@ def missing_units(image_rootfs: Path, units: Iterable[str]) -> list[str]:
     return [unit for unit in units if unit_file(image_rootfs, unit) is None]
 
 
-def _network_unit(host: HostPlan) -> str:
-    # DAD is skipped on the static addresses only so that boot does not wait for it; SLAAC
-    # addresses added later by the IPv6 rollout keep normal duplicate-address detection.
+def _network_unit(link: HostLink, forwarding: bool) -> str:
+    """IPv4 only (management stays on IPv4), with routes to the other segments through their
+    router; IPv6 link-local, and global IPv6 addresses only when the IPv6 rollout adds them.
+    Router advertisements stay off until the rollout says."""
+    routes = "".join(f"\n[Route]\nDestination={d}\nGateway={g}\n" for d, g in link.routes)
     return (
-        "[Match]\nName=host0\n\n[Network]\nLinkLocalAddressing=ipv6\nIPv6AcceptRA=no\n\n"
-        f"[Address]\nAddress={host.ipv6}/{host.prefix_ipv6}\nDuplicateAddressDetection=none\n\n"
-        f"[Address]\nAddress={host.ipv4}/{host.prefix_ipv4}\n"
+        f"[Match]\nName={link.interface}\n\n"
+        "[Network]\nLinkLocalAddressing=ipv6\nIPv6AcceptRA=no\n"
+        + ("IPForward=ipv4\n" if forwarding else "")
+        + f"\n[Address]\nAddress={link.ipv4}/{link.prefix_ipv4}\n"
+        + routes
     )
 
 
@@ -125,8 +157,12 @@ def host_public_key(root: Path) -> str:
     return (root / "etc/ssh/ssh_host_ed25519_key.pub").read_text().split(" ")[1]
 
 
-def boot(host: HostPlan, root: Path, bridge: str, lab_dir: Path) -> int:
-    """Start systemd-nspawn in the host's own cgroups; returns the nspawn PID."""
+def boot(host: HostPlan, root: Path, lab_dir: Path) -> int:
+    """Start systemd-nspawn in the host's own cgroups; returns the nspawn PID.
+
+    The first link is nspawn's bridged ``host0``; every further one is an extra veth pair
+    that nspawn creates and this function makes a port of the link's bridge.
+    """
     cgroups = [hierarchy / host.machine for hierarchy in CGROUP_HIERARCHIES]
     for cgroup in cgroups:
         cgroup.mkdir(exist_ok=True)
@@ -148,7 +184,11 @@ def boot(host: HostPlan, root: Path, bridge: str, lab_dir: Path) -> int:
                 "--register=no",
                 "--keep-unit",
                 "--boot",
-                f"--network-bridge={bridge}",
+                f"--network-bridge={host.links[0].bridge}",
+                *(
+                    f"--network-veth-extra={link.outside}:{link.interface}"
+                    for link in host.links[1:]
+                ),
             ],
             stdin=subprocess.DEVNULL,
             stdout=console,
@@ -156,7 +196,18 @@ def boot(host: HostPlan, root: Path, bridge: str, lab_dir: Path) -> int:
             start_new_session=True,
             preexec_fn=enter_cgroups,
         )
+    for link in host.links[1:]:
+        _attach_when_created(process, link, host.name)
     return process.pid
+
+
+def _attach_when_created(process: subprocess.Popen[bytes], link: HostLink, name: str) -> None:
+    deadline = time.monotonic() + EXTRA_LINK_WAIT_S
+    while not network.link_exists(link.outside):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise LabError(f"host {name}: nspawn did not create its link {link.outside}")
+        time.sleep(0.02)
+    network.attach(link.outside, link.bridge)
 
 
 def is_our_nspawn(pid: int, machine: str) -> bool:

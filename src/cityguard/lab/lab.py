@@ -9,6 +9,7 @@ which hosts comes from the site's lab description (description.py).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import secrets
@@ -17,6 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cityguard.config.overlay import INVENTORY_OVERLAY, write_inventory_overlay
 from cityguard.lab import host as lab_host
@@ -45,13 +47,16 @@ class HostSpec:
 
     name: str
     groups: tuple[str, ...] = ()
+    # the network segments the host sits on, in order (the first carries its management
+    # address); none puts it on the lab's default network
+    networks: tuple[str, ...] = ()
 
 
 @dataclass
 class Lab:
     lab_id: str
     directory: Path
-    bridge: str
+    networks: list[network.LabNetwork]
     hosts: list[lab_host.HostPlan]
     pids: dict[str, int] = field(default_factory=dict)
     started_at: float = 0.0
@@ -74,7 +79,7 @@ class Lab:
         # unix socket paths are limited to ~108 bytes, too short for deep state directories
         return SOCKET_ROOT / self.lab_id
 
-    def hostvars(self) -> dict[str, dict[str, str]]:
+    def hostvars(self) -> dict[str, dict[str, Any]]:
         """Ansible connection variables per host; ssh_config carries keys and host keys.
 
         Ansible names its shared connections after host, port and user only, and every lab
@@ -88,8 +93,9 @@ class Lab:
                 "ansible_ssh_common_args": f"-F {self.ssh_config}",
                 "ansible_control_path_dir": str(self.socket_dir / "ansible"),
                 "ansible_python_interpreter": "/usr/bin/python3",
-                "cityguard_lab_ipv6": h.ipv6,
                 "cityguard_lab_ipv4": h.ipv4,
+                # which interface is on which segment: the IPv6 rollout's legs
+                "cityguard_interfaces": {link.network: link.interface for link in h.links},
             }
             for h in self.hosts
         }
@@ -97,7 +103,7 @@ class Lab:
     def save(self) -> None:
         data = {
             "lab_id": self.lab_id,
-            "bridge": self.bridge,
+            "networks": [asdict(n) for n in self.networks],
             "pids": self.pids,
             "started_at": self.started_at,
             "flavour": self.flavour,
@@ -113,11 +119,19 @@ class Lab:
         if not path.exists():
             return None
         data = json.loads(path.read_text())
-        hosts = [lab_host.HostPlan(**{**h, "groups": tuple(h["groups"])}) for h in data["hosts"]]
+        hosts = [
+            lab_host.HostPlan(
+                h["name"],
+                h["machine"],
+                tuple(h["groups"]),
+                tuple(lab_host.HostLink(**link) for link in h["links"]),
+            )
+            for h in data["hosts"]
+        ]
         return cls(
             data["lab_id"],
             directory,
-            data["bridge"],
+            [network.LabNetwork(**n) for n in data["networks"]],
             hosts,
             data["pids"],
             data["started_at"],
@@ -185,39 +199,102 @@ def _up_once(
 ) -> Lab:
     directory = state_dir / "lab"
     lab_id = secrets.token_hex(3)
-    plan = network.plan_addresses(lab_id, network.ipv4_networks_in_use())
-    hosts = [
-        lab_host.HostPlan(
-            spec.name,
-            f"cg{lab_id}h{index}",
-            spec.groups,
-            str(plan.host_ipv6(index)),
-            str(plan.host_ipv4(index)),
-            64,
-            24,
-        )
-        for index, spec in enumerate(specs)
-    ]
+    names = list(dict.fromkeys(n for spec in specs for n in _networks_of(spec)))
+    networks = network.plan_networks(lab_id, names, network.ipv4_networks_in_use())
+    hosts = _with_routes(
+        [_host_plan(lab_id, index, spec, networks, flavour) for index, spec in enumerate(specs)],
+        networks,
+    )
     directory.mkdir(parents=True, exist_ok=True)
     lab = Lab(
         lab_id,
         directory,
-        network.bridge_name(lab_id),
+        networks,
         hosts,
         started_at=time.time(),
         flavour=flavour,
     )
     try:
         lab.save()
-        _start(lab, plan, rootfs, description)
+        _start(lab, rootfs, description)
     except BaseException:
         down(state_dir)
         raise
     return lab
 
 
-def _start(lab: Lab, plan: network.AddressPlan, rootfs: Path, description: LabDescription) -> None:
-    network.create_bridge(lab.lab_id, plan)
+def _networks_of(spec: HostSpec) -> tuple[str, ...]:
+    return spec.networks or (network.DEFAULT_NETWORK,)
+
+
+def _host_plan(
+    lab_id: str, index: int, spec: HostSpec, networks: list[network.LabNetwork], flavour: str
+) -> lab_host.HostPlan:
+    """The host's links: one per network it sits on, with its address there. This machine's
+    end of the first link of an nspawn host is nspawn's own (vb-<machine>); every other one
+    is <machine>v<n>, made by nspawn (extra veths) or by plain.py."""
+    machine = f"cg{lab_id}h{index}"
+    by_name = {n.name: n for n in networks}
+    links = []
+    for number, name in enumerate(_networks_of(spec)):
+        lab_network = by_name[name]
+        outside = (
+            f"vb-{machine}"[:15] if number == 0 and flavour == "nspawn" else f"{machine}v{number}"
+        )
+        links.append(
+            lab_host.HostLink(
+                name,
+                lab_network.bridge,
+                f"host{number}",
+                outside,
+                str(lab_network.host_address(index)),
+                lab_network.prefix.prefixlen,
+            )
+        )
+    return lab_host.HostPlan(spec.name, machine, spec.groups, tuple(links))
+
+
+def _with_routes(
+    hosts: list[lab_host.HostPlan], networks: list[network.LabNetwork]
+) -> list[lab_host.HostPlan]:
+    """Give each single-segment host a route to every other segment its segment's router
+    host (one on several segments) has a leg in: the lab routes IPv4 as the site does, and a
+    segment with no router (recovery) stays unreachable."""
+    prefixes = {n.name: n.ipv4_prefix for n in networks}
+    routers = [h for h in hosts if h.routes_ipv4]
+    planned = []
+    for host in hosts:
+        if host.routes_ipv4:
+            planned.append(host)
+            continue
+        link = host.links[0]
+        routes = tuple(
+            (prefixes[other.network], gateway.ipv4)
+            for router in routers
+            if (gateway := router.link_on(link.network)) is not None
+            for other in router.links
+            if other.network != link.network
+        )
+        planned.append(dataclasses.replace(host, links=(dataclasses.replace(link, routes=routes),)))
+    return planned
+
+
+def _etc_hosts(lab: Lab, viewer: lab_host.HostPlan) -> str:
+    """Every host's name at the address the viewer can reach it on: on a network they share,
+    else (another segment, reached only through a router, if at all) its management address."""
+    lines = ["127.0.0.1 localhost", "::1 localhost ip6-localhost ip6-loopback"]
+    for other in lab.hosts:
+        shared = next(
+            (link for link in other.links if viewer.link_on(link.network) is not None),
+            other.links[0],
+        )
+        lines.append(f"{shared.ipv4} {other.name}")
+    return "\n".join(lines) + "\n"
+
+
+def _start(lab: Lab, rootfs: Path, description: LabDescription) -> None:
+    for lab_network in lab.networks:
+        network.create_bridge(lab_network)
     run(
         [
             "ssh-keygen",
@@ -235,19 +312,22 @@ def _start(lab: Lab, plan: network.AddressPlan, rootfs: Path, description: LabDe
     )
     public_key = lab.key_path.with_suffix(".pub").read_text()
     admin_uid = _uid_of(rootfs, ADMIN_USER)
-    lines = ["127.0.0.1 localhost", "::1 localhost ip6-localhost ip6-loopback"]
-    lines += [f"{h.ipv6} {h.name}\n{h.ipv4} {h.name}" for h in lab.hosts]
-    etc_hosts = "\n".join(lines) + "\n"
 
     def prepare_and_boot(plan_host: lab_host.HostPlan) -> tuple[str, int, str]:
         services = description.services_for(plan_host.groups)
         root = lab_host.prepare(
-            plan_host, lab.directory, rootfs, admin_uid, public_key, etc_hosts, services
+            plan_host,
+            lab.directory,
+            rootfs,
+            admin_uid,
+            public_key,
+            _etc_hosts(lab, plan_host),
+            services,
         )
         if lab.flavour == "plain":
-            pid = plain.boot(plan_host, root, lab.bridge, lab.directory, services)
+            pid = plain.boot(plan_host, root, lab.directory, services)
         else:
-            pid = lab_host.boot(plan_host, root, lab.bridge, lab.directory)
+            pid = lab_host.boot(plan_host, root, lab.directory)
         return plan_host.machine, pid, lab_host.host_public_key(root)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -300,8 +380,7 @@ def _wait_for_ssh(lab: Lab, plan_host: lab_host.HostPlan) -> None:
 class HostStatus:
     name: str
     machine: str
-    ipv6: str
-    ipv4: str
+    networks: str  # network=address of each link
     running: bool
     ssh: bool
 
@@ -313,8 +392,9 @@ def status(state_dir: Path) -> tuple[Lab | None, list[HostStatus]]:
 
     def probe(h: lab_host.HostPlan) -> HostStatus:
         running = lab.running(h.machine)
+        networks = " ".join(f"{link.network}={link.ipv4}" for link in h.links)
         return HostStatus(
-            h.name, h.machine, h.ipv6, h.ipv4, running, running and ssh_answers(lab, h.name)
+            h.name, h.machine, networks, running, running and ssh_answers(lab, h.name)
         )
 
     with ThreadPoolExecutor(max_workers=8) as pool:

@@ -17,8 +17,8 @@ from cityguard.lab import host as lab_host
 from cityguard.lab import network, plain
 
 MACHINE_PATTERN = re.compile(r"^cg([0-9a-f]{6})h\d+$")
-BRIDGE_PATTERN = re.compile(r"^cg([0-9a-f]{6})br$")
-VETH_PATTERN = re.compile(r"^cg([0-9a-f]{6})h\d+v$")
+BRIDGE_PATTERN = re.compile(r"^cg([0-9a-f]{6})(?:br|n\d+)$")  # br: labs of one bridge
+VETH_PATTERN = re.compile(r"^cg([0-9a-f]{6})h\d+v\d*$")
 NETNS_DIR = Path("/run/netns")
 SOCKET_ROOT = Path("/run/cityguard")  # one directory per lab, named by its id: SSH sockets
 LAB_ID_PATTERN = re.compile(r"^([0-9a-f]{6})$")
@@ -31,7 +31,7 @@ class Leftovers:
     cgroups: list[str] = field(default_factory=list)  # machine names
     bridges: list[str] = field(default_factory=list)
     netns: list[str] = field(default_factory=list)  # machine names (plain hosts)
-    veths: list[str] = field(default_factory=list)  # host-side veth of plain hosts
+    veths: list[str] = field(default_factory=list)  # this machine's end: <machine>v<n>
     socket_dirs: list[Path] = field(default_factory=list)
 
     def empty(self) -> bool:
@@ -112,10 +112,11 @@ def remove_leftovers(found: Leftovers) -> None:
         lab_host.remove_cgroups(machine)
     for mountpoint in found.mounts:
         lab_host.unmount(mountpoint)
-    machines = set(found.netns) | {name[:-1] for name in found.veths}
-    for machine in sorted(machines):
+    for veth in found.veths:
+        network.delete_link(veth)
+    for machine in found.netns:
         plain.remove_network(machine)
     for bridge in found.bridges:
-        network.delete_bridge(bridge)
+        network.delete_link(bridge)
     for directory in found.socket_dirs:
         shutil.rmtree(directory, ignore_errors=True)

@@ -1,8 +1,12 @@
-"""The lab's private network: one Linux bridge with a ULA IPv6 /64 and a lab-only IPv4 /24.
+"""The lab's private networks: one Linux bridge per network segment, each with a lab-only IPv4 /24.
 
-Nothing is routed or NATed: hosts reach each other and this machine over the bridge, and
-nothing else. The bridge ignores router advertisements so the lab's radvd can never change
-this machine's own routes.
+A site whose areas say which segments its hosts sit on (the IPv6 plan does) gets one bridge per
+segment; hosts attach to the bridges of their segments (a router to several), and this machine,
+the control node, has the first address of every bridge so it manages every host over IPv4.
+Nothing is routed or NATed on this machine: a host reaches the hosts of its own segments, and
+the hosts of other segments only through a router host of the lab. A segment without a router
+host (a recovery segment) therefore has no route to any other. The bridges ignore router
+advertisements, so the lab's radvd can never change this machine's own routes.
 """
 
 from __future__ import annotations
@@ -18,44 +22,50 @@ from cityguard.lab.command import LabError, run
 # RFC 2544 benchmarking range: never routed on the internet, so lab addresses exist only here.
 IPV4_POOL = ipaddress.IPv4Network("198.18.0.0/15")
 FIRST_HOST_OFFSET = 10
+#: The network of hosts that no area places on a segment.
+DEFAULT_NETWORK = "lab"
 
 
 @dataclass(frozen=True)
-class AddressPlan:
-    ipv6_prefix: ipaddress.IPv6Network
-    ipv4_prefix: ipaddress.IPv4Network
+class LabNetwork:
+    """One bridge: the segment it stands for and its IPv4 /24 (this machine holds ``.1``)."""
+
+    name: str
+    bridge: str
+    ipv4_prefix: str
 
     @property
-    def gateway_ipv6(self) -> ipaddress.IPv6Address:
-        return self.ipv6_prefix[1]
+    def prefix(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(self.ipv4_prefix)
 
     @property
-    def gateway_ipv4(self) -> ipaddress.IPv4Address:
-        return self.ipv4_prefix[1]
+    def control_address(self) -> ipaddress.IPv4Address:
+        return self.prefix[1]
 
-    def host_ipv6(self, index: int) -> ipaddress.IPv6Address:
-        return self.ipv6_prefix[FIRST_HOST_OFFSET + index]
-
-    def host_ipv4(self, index: int) -> ipaddress.IPv4Address:
-        return self.ipv4_prefix[FIRST_HOST_OFFSET + index]
+    def host_address(self, index: int) -> ipaddress.IPv4Address:
+        return self.prefix[FIRST_HOST_OFFSET + index]
 
 
-def bridge_name(lab_id: str) -> str:
-    return f"cg{lab_id}br"
+def bridge_name(lab_id: str, index: int) -> str:
+    return f"cg{lab_id}n{index}"
 
 
-def plan_addresses(lab_id: str, used: list[ipaddress.IPv4Network]) -> AddressPlan:
-    """A ULA prefix derived from the lab id (RFC 4193 style) and a free /24 from the pool."""
+def plan_networks(
+    lab_id: str, names: list[str], used: list[ipaddress.IPv4Network]
+) -> list[LabNetwork]:
+    """A free /24 of the pool for each named network, starting where the lab id points."""
     digest = hashlib.sha256(lab_id.encode()).digest()
-    global_id = int.from_bytes(digest[:5], "big") or 1  # never fd00::/8's all-zero id
-    ipv6_prefix = ipaddress.IPv6Network(((0xFD << 120) | (global_id << 80) | (1 << 64), 64))
     subnets: list[ipaddress.IPv4Network] = list(IPV4_POOL.subnets(new_prefix=24))
-    start = int.from_bytes(digest[5:7], "big") % len(subnets)
-    for offset in range(len(subnets)):
-        candidate = subnets[(start + offset) % len(subnets)]
-        if not any(candidate.overlaps(net) for net in used):
-            return AddressPlan(ipv6_prefix, candidate)
-    raise LabError(f"no free IPv4 /24 left in {IPV4_POOL} for a lab network")
+    start = int.from_bytes(digest[:2], "big") % len(subnets)
+    ordered = [subnets[(start + offset) % len(subnets)] for offset in range(len(subnets))]
+    free = iter([c for c in ordered if not any(c.overlaps(net) for net in used)])
+    networks = []
+    for index, name in enumerate(names):
+        prefix = next(free, None)
+        if prefix is None:
+            raise LabError(f"no free IPv4 /24 left in {IPV4_POOL} for lab network {name}")
+        networks.append(LabNetwork(name, bridge_name(lab_id, index), str(prefix)))
+    return networks
 
 
 def ipv4_networks_in_use() -> list[ipaddress.IPv4Network]:
@@ -68,8 +78,8 @@ def ipv4_networks_in_use() -> list[ipaddress.IPv4Network]:
     ]
 
 
-def create_bridge(lab_id: str, plan: AddressPlan) -> str:
-    name = bridge_name(lab_id)
+def create_bridge(network: LabNetwork) -> None:
+    name = network.bridge
     run(
         ["ip", "link", "add", name, "type", "bridge", "forward_delay", "0"],
         what=f"creating bridge {name}",
@@ -78,22 +88,23 @@ def create_bridge(lab_id: str, plan: AddressPlan) -> str:
     conf = Path("/proc/sys/net/ipv6/conf") / name
     (conf / "accept_ra").write_text("0\n")
     (conf / "autoconf").write_text("0\n")
-    run(
-        ["ip", "addr", "add", f"{plan.gateway_ipv6}/64", "dev", name, "nodad"],
-        what=f"adding {plan.gateway_ipv6} to {name}",
-    )
-    run(
-        ["ip", "addr", "add", f"{plan.gateway_ipv4}/24", "dev", name],
-        what=f"adding {plan.gateway_ipv4} to {name}",
-    )
+    address = f"{network.control_address}/{network.prefix.prefixlen}"
+    run(["ip", "addr", "add", address, "dev", name], what=f"adding {address} to {name}")
     run(["ip", "link", "set", name, "up"], what=f"bringing {name} up")
-    return name
 
 
-def bridge_exists(name: str) -> bool:
+def attach(interface: str, bridge: str) -> None:
+    """Make a host's veth (this machine's end) a port of the bridge and bring it up."""
+    run(
+        ["ip", "link", "set", interface, "master", bridge, "up"],
+        what=f"attaching {interface} to {bridge}",
+    )
+
+
+def link_exists(name: str) -> bool:
     return Path("/sys/class/net", name).exists()
 
 
-def delete_bridge(name: str) -> None:
-    if bridge_exists(name):
-        run(["ip", "link", "delete", name], what=f"deleting bridge {name}")
+def delete_link(name: str) -> None:
+    if link_exists(name):
+        run(["ip", "link", "delete", name], what=f"deleting {name}")

@@ -2,7 +2,8 @@
 
 The host shares everything before boot with the nspawn flavour (host.prepare: overlay root,
 identity, keys). It then runs in its own network namespace, named like the machine and joined
-to the lab bridge by a veth pair (``<machine>v`` here, ``host0`` inside), and in new mount,
+to the bridge of each of its networks by a veth pair (``<machine>v<n>`` here, ``host<n>``
+inside), and in new mount,
 UTS, IPC and PID namespaces made by ``unshare``. There, /proc/sys is read-only except
 /proc/sys/net (kernel.*, fs.*, vm.* are global: docs/lab.md), sysfs is read-only, /dev is a
 small tmpfs with a handful of device nodes and a private devpts, /run and /tmp are tmpfs, the
@@ -43,8 +44,9 @@ from cityguard.lab.host import HostPlan, host_dir
 IFNAMSIZ = 15  # longest Linux interface name
 # the overlay root is an argument of the unshare process, so its cmdline names the machine
 ROOT_ARG = re.compile(r"/hosts/(cg[0-9a-f]{6}h\d+)/root$")
+OUTSIDE_VETH = re.compile(r"cg[0-9a-f]{6}h\d+v\d+")  # this machine's end: <machine>v<n>
 DROPPED_CAPS = ("sys_module", "sys_time", "sys_rawio", "sys_boot")
-ACCEPT_RA = "/proc/sys/net/ipv6/conf/host0/accept_ra"  # per network namespace
+ACCEPT_RA = "/proc/sys/net/ipv6/conf/{}/accept_ra"  # per network namespace
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # Runs as PID 1 of the new PID namespace, with this machine's binaries until pivot_root, then
@@ -111,45 +113,60 @@ def init_script(services: HostServices) -> str:
     )
 
 
-def veth_name(machine: str) -> str:
-    return machine + "v"
+def veth_name(machine: str, index: int) -> str:
+    return f"{machine}v{index}"
 
 
-def _create_network(host: HostPlan, bridge: str) -> None:
-    ns, veth = host.machine, veth_name(host.machine)
-    ipv6, ipv4 = f"{host.ipv6}/{host.prefix_ipv6}", f"{host.ipv4}/{host.prefix_ipv4}"
-    if len(veth) > IFNAMSIZ:
-        raise LabError(f"interface name {veth} is longer than {IFNAMSIZ} characters")
-    steps = [
-        (["ip", "netns", "add", ns], f"creating network namespace {ns}"),
-        (
-            ["ip", "link", "add", veth, "type", "veth", "peer", "name", "host0", "netns", ns],
-            f"creating veth {veth}",
-        ),
-        (["ip", "link", "set", veth, "master", bridge, "up"], f"attaching {veth} to {bridge}"),
-        # like systemd-networkd's IPv6AcceptRA=no on nspawn hosts: SLAAC is the rollout's job
-        (
-            ["ip", "netns", "exec", ns, "sh", "-c", "echo 0 > " + ACCEPT_RA],
-            f"setting accept_ra in {ns}",
-        ),
-        (["ip", "-n", ns, "link", "set", "lo", "up"], f"bringing lo up in {ns}"),
-        (
-            ["ip", "-n", ns, "addr", "add", ipv6, "dev", "host0", "nodad"],
-            f"adding {host.ipv6} to {host.name}",
-        ),
-        (
-            ["ip", "-n", ns, "addr", "add", ipv4, "dev", "host0"],
-            f"adding {host.ipv4} to {host.name}",
-        ),
-        (["ip", "-n", ns, "link", "set", "host0", "up"], f"bringing host0 of {host.name} up"),
-    ]
-    for argv, what in steps:
-        run(argv, what=what)
+def _create_network(host: HostPlan) -> None:
+    ns = host.machine
+    run(["ip", "netns", "add", ns], what=f"creating network namespace {ns}")
+    run(["ip", "-n", ns, "link", "set", "lo", "up"], what=f"bringing lo up in {ns}")
+    for link in host.links:
+        if len(link.outside) > IFNAMSIZ:
+            raise LabError(f"interface name {link.outside} is longer than {IFNAMSIZ} characters")
+        inside, address = link.interface, f"{link.ipv4}/{link.prefix_ipv4}"
+        steps = [
+            (
+                [
+                    *("ip", "link", "add", link.outside, "type", "veth", "peer", "name", inside),
+                    *("netns", ns),
+                ],
+                f"creating veth {link.outside}",
+            ),
+            (
+                ["ip", "link", "set", link.outside, "master", link.bridge, "up"],
+                f"attaching {link.outside} to {link.bridge}",
+            ),
+            # like systemd-networkd's IPv6AcceptRA=no on nspawn hosts: SLAAC is the rollout's job
+            (
+                ["ip", "netns", "exec", ns, "sh", "-c", "echo 0 > " + ACCEPT_RA.format(inside)],
+                f"setting accept_ra of {inside} in {ns}",
+            ),
+            (
+                ["ip", "-n", ns, "addr", "add", address, "dev", inside],
+                f"adding {link.ipv4} to {host.name}",
+            ),
+            (["ip", "-n", ns, "link", "set", inside, "up"], f"bringing {inside} of {host.name} up"),
+        ]
+        steps += [
+            (
+                ["ip", "-n", ns, "route", "add", destination, "via", gateway],
+                f"routing {destination} via {gateway} on {host.name}",
+            )
+            for destination, gateway in link.routes
+        ]
+        for argv, what in steps:
+            run(argv, what=what)
+    if host.routes_ipv4:
+        run(
+            ["ip", "netns", "exec", ns, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"],
+            what=f"turning IPv4 forwarding on in {ns}",
+        )
 
 
-def boot(host: HostPlan, root: Path, bridge: str, lab_dir: Path, services: HostServices) -> int:
+def boot(host: HostPlan, root: Path, lab_dir: Path, services: HostServices) -> int:
     """Start the host's namespaces and init; returns the PID of the unshare process."""
-    _create_network(host, bridge)
+    _create_network(host)
     bounding = ",".join(f"-{cap}" for cap in DROPPED_CAPS)
     console = (host_dir(lab_dir, host.machine) / "console.log").open("wb")
     with console:
@@ -254,9 +271,9 @@ def _reap(pid: int) -> None:
 
 
 def remove_network(machine: str) -> None:
-    """Delete the veth pair (synchronously, both ends) and the network namespace."""
-    veth = veth_name(machine)
-    if Path("/sys/class/net", veth).exists():
-        run(["ip", "link", "delete", veth], what=f"deleting veth {veth}")
+    """Delete the host's veth pairs (synchronously, both ends) and its network namespace."""
+    for name in sorted(os.listdir("/sys/class/net")):
+        if OUTSIDE_VETH.fullmatch(name) and name.rpartition("v")[0] == machine:
+            run(["ip", "link", "delete", name], what=f"deleting veth {name}")
     if Path("/run/netns", machine).exists():
         run(["ip", "netns", "delete", machine], what=f"deleting network namespace {machine}")

@@ -19,8 +19,16 @@ from cityguard.lab.lab import HostSpec, Lab, down, up
 
 
 def host_specs(site: Site, limit: str | None = None) -> list[HostSpec]:
+    """The selected inventory hosts with their groups and the segments the site's areas put
+    them on (the IPv6 plan does); a host on none goes on the lab's default network."""
     inventory = site.inventory
-    return [HostSpec(name, tuple(inventory.groups_of(name))) for name in inventory.select(limit)]
+    networks: dict[str, tuple[str, ...]] = {}
+    for section in site.sections.values():
+        networks.update(section.networks(site))
+    return [
+        HostSpec(name, tuple(inventory.groups_of(name)), networks.get(name, ()))
+        for name in inventory.select(limit)
+    ]
 
 
 def lab_description(site: Site, lab_file: Path | None = None) -> LabDescription:

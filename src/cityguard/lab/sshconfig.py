@@ -16,7 +16,7 @@ def config_text(
     """Keys, verified host keys and connection reuse, so Ansible and testinfra stay fast."""
     blocks = [
         f"Host {h.name}\n"
-        f"  HostName {h.ipv6}\n"
+        f"  HostName {h.ipv4}\n"
         f"  User {ADMIN_USER}\n"
         f"  IdentityFile {key_path}\n"
         "  IdentitiesOnly yes\n"

@@ -4,6 +4,7 @@ systemd-networkd)."""
 
 from __future__ import annotations
 
+import ast
 from typing import Any
 
 import jinja2
@@ -99,15 +100,30 @@ def template(name: str, **context: Any) -> str:
     return env.get_template(name).render(**context)
 
 
+def links_of(plan: dict[str, Any], interfaces: dict[str, str], gateway: str | None) -> Any:
+    """The role's ipv6_links as Ansible renders it (a Python literal of the list)."""
+    text = render(
+        defaults()["ipv6_links"],
+        {
+            "ipv6_plan": plan,
+            "ipv6_segment_interfaces": interfaces,
+            "ipv6_interface": "eth0",
+            "ipv6_gateway": gateway,
+        },
+    )
+    return ast.literal_eval(text)
+
+
 @pytest.mark.parametrize("renderer", ["networkd", "netplan", "ifupdown"])
 def test_each_renderer_writes_the_planned_addresses_and_gateway(renderer: str) -> None:
     plan = PLANNED["web1"]
+    links = links_of(plan, {}, plan["gateway"])
     text = template(
         f"{renderer}.j2",
         inventory_hostname="web1",
         ipv6_plan=plan,
-        ipv6_gateway=plan["gateway"],
-        ipv6_interface="eth0",
+        ipv6_links=links,
+        ipv6_link=links[0],
     )
     assert "fd6b:3c41:9e20:101::659a:7fb2/64" in text
     assert "fd6b:3c41:9e20:101::1" in text
@@ -122,13 +138,26 @@ def test_each_renderer_writes_the_planned_addresses_and_gateway(renderer: str) -
         assert "iface eth0 inet6 static" in text and "privext 0" in text
 
 
-def test_a_router_gets_every_leg_and_no_default_route() -> None:
+def test_a_router_gets_each_leg_on_the_interface_of_its_segment_and_no_default_route() -> None:
     plan = PLANNED["router1"]
-    text = template(
-        "networkd.j2",
-        inventory_hostname="router1",
-        ipv6_plan=plan,
-        ipv6_gateway=None,
-        ipv6_interface="host0",
+    interfaces = {leg["segment"]: f"host{n}" for n, leg in enumerate(plan["legs"])}
+    links = links_of(plan, interfaces, None)
+    assert [link["interface"] for link in links] == list(interfaces.values())
+    for link, leg in zip(links, plan["legs"], strict=True):
+        text = template("networkd.j2", inventory_hostname="router1", ipv6_plan=plan, ipv6_link=link)
+        assert text.count("[Address]") == 1 and f"Address={leg['address']}/64" in text
+        assert "[Route]" not in text
+    netplan = yaml.safe_load(
+        template("netplan.j2", inventory_hostname="router1", ipv6_plan=plan, ipv6_links=links)
     )
-    assert text.count("[Address]") == 3 and "[Route]" not in text
+    assert sorted(netplan["network"]["ethernets"]) == sorted(interfaces.values())
+
+
+def test_legs_without_a_named_interface_share_the_managed_one() -> None:
+    plan = PLANNED["router1"]
+    links = links_of(plan, {}, None)
+    assert [(link["interface"], len(link["legs"])) for link in links] == [
+        ("eth0", len(plan["legs"]))
+    ]
+    text = template("networkd.j2", inventory_hostname="router1", ipv6_plan=plan, ipv6_link=links[0])
+    assert text.count("[Address]") == len(plan["legs"])

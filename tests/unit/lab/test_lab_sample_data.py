@@ -18,8 +18,9 @@ from cityguard.config import ConfigError, content_root, load_site
 from cityguard.core.context import Context
 from cityguard.lab import LabError, sample_data
 from cityguard.lab.description import LAB_FILE, DatabaseLoad, SampleData, ScriptRun, load_lab_file
-from cityguard.lab.host import HostPlan
+from cityguard.lab.host import HostLink, HostPlan
 from cityguard.lab.lab import Lab
+from cityguard.lab.network import LabNetwork
 from cityguard.lab.site import data_for_site, isolated_hosts, lab_description
 
 EXAMPLE_SITE = content_root() / "examples" / "site"
@@ -125,9 +126,13 @@ def test_isolation_drops_every_connection_out_except_on_loopback() -> None:
 
 
 def fake_lab(tmp_path: Path, names: tuple[str, ...] = ("db1", "web1", "scratch1")) -> Lab:
-    hosts = [HostPlan(n, f"cgx{n}", (), f"fd00::{i + 10}", f"198.18.0.{i + 10}", 64, 24)
-             for i, n in enumerate(names)]  # fmt: skip
-    return Lab("abc123", tmp_path / "lab", "cgabc123br", hosts)
+    network = LabNetwork("lab", "cgabc123n0", "198.18.0.0/24")
+    hosts = [
+        HostPlan(n, f"cgx{n}", (), (HostLink("lab", network.bridge, "host0", f"cgx{n}v0",
+                                             f"198.18.0.{i + 10}", 24),))
+        for i, n in enumerate(names)
+    ]  # fmt: skip
+    return Lab("abc123", tmp_path / "lab", [network], hosts)
 
 
 def test_loading_runs_databases_then_scripts_then_isolation(
