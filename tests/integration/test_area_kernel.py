@@ -163,13 +163,21 @@ def test_drift_is_detected_and_repaired(hardened, strict_site, lab) -> None:  # 
 
 def test_hardening_keeps_ipv6_working(hardened, before, lab) -> None:  # type: ignore[no-untyped-def]
     hosts = lab.lab.hosts
+    # neighbour discovery and echo over IPv6 (link-local: global addresses come with the IPv6
+    # rollout) between every two hosts of a segment, through both hosts' firewalls
     for source in hosts:
         for target in hosts:
-            if source is not target:
-                lab.ssh(source.name, f"ping -6 -c 1 -W 3 {target.name}")
+            for link in source.links:
+                theirs = target.link_on(link.network)
+                if source is target or theirs is None:
+                    continue
+                shown = lab.ssh(
+                    target.name, f"ip -6 -o addr show dev {theirs.interface} scope link"
+                )
+                address = shown.split()[3].split("/")[0]
+                lab.ssh(source.name, f"ping -6 -c 1 -W 3 {address}%{link.interface}")
     for host in hosts:
-        variables = lab.lab.hostvars()[host.name]
-        for address in (variables["cityguard_lab_ipv6"], variables["cityguard_lab_ipv4"]):
+        for address in (host.ipv4,):
             # a fresh connection to the address itself, not through a shared control socket
             done = subprocess.run(
                 [

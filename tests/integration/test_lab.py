@@ -33,7 +33,7 @@ def lab_up(state_dir: Path, specs: list[HostSpec], flavour: str = "auto") -> lab
 
 
 # any lab's names; another lab may run concurrently, and its own tests account for it
-LAB_NAME = re.compile(r"cg[0-9a-f]{6}(h\d+|br)")
+LAB_NAME = re.compile(r"cg[0-9a-f]{6}(h\d+|br|n\d+)")
 
 
 def machine_state() -> dict[str, str]:
@@ -97,17 +97,18 @@ def ssh(lab: lab_engine.Lab, host: str, command: str) -> subprocess.CompletedPro
 
 
 def assert_lab_works(lab: lab_engine.Lab, state_dir: Path) -> None:
-    """What both flavours must give: SSH, both IP stacks by name, hostnames, addresses."""
+    """What both flavours must give: SSH, IPv4 by name, IPv6 link-local only, hostnames."""
     _, hosts = status(state_dir)
     assert [(h.name, h.running, h.ssh) for h in hosts] == [
         ("alpha1", True, True),
         ("beta1", True, True),
     ]
     for host in lab.hosts:
-        assert ipaddress.IPv6Address(host.ipv6) in ipaddress.IPv6Network("fc00::/7")
         assert ipaddress.IPv4Address(host.ipv4) in IPV4_POOL
-    # hosts find each other by name (no DNS in the lab) over both stacks
-    assert ssh(lab, "alpha1", "sudo ping -6 -c1 -W2 beta1").returncode == 0
+        # management is IPv4: a global IPv6 address comes only with the IPv6 rollout
+        assert ssh(lab, host.name, "ip -6 -o addr show scope global").stdout == ""
+        assert ssh(lab, host.name, "ip -6 -o addr show dev host0 scope link").stdout
+    # hosts find each other by name (no DNS in the lab)
     assert ssh(lab, "alpha1", "sudo ping -4 -c1 -W2 beta1").returncode == 0
     assert ssh(lab, "alpha1", "hostname").stdout.strip() == "alpha1"
     assert ssh(lab, "beta1", "hostname").stdout.strip() == "beta1"
@@ -163,6 +164,51 @@ def test_plain_lab_up_status_down_leaves_nothing(state_dir: Path) -> None:
     assert_down_leaves_nothing(lab, state_dir, before)
 
 
+# a site laid out in segments: a router between front and back, a recovery segment alone
+SEGMENTED = [
+    HostSpec("alpha1", ("web",), ("front",)),
+    HostSpec("beta1", ("db",), ("back",)),
+    HostSpec("gamma1", ("router",), ("front", "back")),
+    HostSpec("delta1", ("scratch",), ("recovery",)),
+]
+
+
+@pytest.mark.parametrize("flavour", ["nspawn", "plain"])
+def test_segments_get_their_own_bridges_and_only_the_router_joins_them(
+    state_dir: Path, flavour: str
+) -> None:
+    before = machine_state()
+    lab = lab_up(state_dir, SEGMENTED, flavour=flavour)
+    try:
+        assert [n.name for n in lab.networks] == ["front", "back", "recovery"]
+        bridges = {n.name: n.bridge for n in lab.networks}
+        for host in lab.hosts:
+            for link in host.links:  # this machine's end of each link is a port of its bridge
+                master = Path("/sys/class/net", link.outside, "master").resolve().name
+                assert master == bridges[link.network], (host.name, link)
+        ping = "ping -4 -c1 -W2 {}"
+        # across segments through the router: one hop (TTL 63)
+        assert "ttl=63" in ssh(lab, "alpha1", ping.format("beta1")).stdout
+        assert "ttl=64" in ssh(lab, "gamma1", ping.format("beta1")).stdout
+        # the recovery segment has no router: no route to anyone, but this machine reaches it
+        for target in ("alpha1", "beta1", "gamma1"):
+            refused = ssh(lab, "delta1", ping.format(target))
+            assert refused.returncode != 0 and "unreachable" in refused.stderr, refused
+        assert ssh(lab, "delta1", "hostname").stdout.strip() == "delta1"
+        # this machine routes nothing: each bridge holds only its own connected /24
+        routes = subprocess.run(
+            ["ip", "-4", "route", "show"], capture_output=True, text=True, check=True
+        ).stdout
+        lab_routes = [r for r in routes.splitlines() if f"cg{lab.lab_id}" in r]
+        assert sorted(r.split()[0] for r in lab_routes) == sorted(
+            n.ipv4_prefix for n in lab.networks
+        ), lab_routes
+        assert all(" via " not in r for r in lab_routes), lab_routes
+    finally:
+        assert lab_engine.down(state_dir) == lab.lab_id
+    assert_down_leaves_nothing(lab, state_dir, before)
+
+
 def test_auto_falls_back_to_plain_when_nspawn_fails(
     state_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -194,12 +240,12 @@ def test_leftovers_are_found_and_removed_after_state_is_lost(state_dir: Path, fl
     found = find_leftovers(lab.lab_id)
     assert list(found.processes.values()) == [machine]
     assert [m.parent.name for m in found.mounts] == [machine]
-    assert found.bridges == [lab.bridge]
+    assert found.bridges == [n.bridge for n in lab.networks]
     assert found.socket_dirs == [lab.socket_dir]
     if flavour == "nspawn":
         assert (found.cgroups, found.netns, found.veths) == ([machine], [], [])
     else:
-        assert (found.cgroups, found.netns, found.veths) == ([], [machine], [machine + "v"])
+        assert (found.cgroups, found.netns, found.veths) == ([], [machine], [machine + "v0"])
     lab_engine.remove_leftovers(found)
     assert find_leftovers(lab.lab_id).empty()
     assert lab_processes(lab) == []
@@ -217,12 +263,12 @@ PROBE_PLAYBOOK = """\
   gather_facts: false
   tasks:
     - name: Read the addresses of the host Ansible really reached
-      ansible.builtin.command: ip -6 -br addr show dev host0
+      ansible.builtin.command: ip -4 -br addr show dev host0
       register: addresses
       changed_when: false
     - name: It is this lab's host, not a same-named host of another lab
       ansible.builtin.assert:
-        that: cityguard_lab_ipv6 in addresses.stdout
+        that: cityguard_lab_ipv4 in addresses.stdout
 """
 
 
