@@ -10,6 +10,7 @@ verification result, a wrong password.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -29,7 +30,6 @@ from cli_run import run_cli
 from cityguard.config import load_site
 from cityguard.config.paths import cache_dir
 from cityguard.drill.restic import restic_binary
-from cityguard.lab import sample_data
 from cityguard.lab.site import data_for_site
 
 pytestmark = pytest.mark.integration
@@ -49,10 +49,21 @@ def site_copy(tmp_path: Path, lab: Any, plan: str, edit: Any) -> Path:
     return target / "site.yml"
 
 
-def isolate(lab: Any, on: bool) -> None:
-    """The recovery segment (lab.yml's data.isolated_groups): scratch1 may not open connections
-    to the other lab hosts."""
-    sample_data.isolate(lab.lab, ["scratch1"], on=on)
+@contextlib.contextmanager
+def cabled_into_the_data_segment(lab: Any) -> Iterator[None]:
+    """A mistake the drill must catch: scratch1's cable moved from the recovery segment's
+    switch to db1's, with an address there, so it can reach the sources again."""
+    hosts = {h.name: h for h in lab.lab.hosts}
+    scratch, db = hosts["scratch1"].links[0], hosts["db1"].links[0]
+    data = next(n for n in lab.lab.networks if n.name == db.network)
+    address = f"{data.prefix[200]}/{data.prefix.prefixlen}"
+    subprocess.run(["ip", "link", "set", scratch.outside, "master", data.bridge], check=True)
+    lab.ssh("scratch1", f"ip addr add {address} dev {scratch.interface}")
+    try:
+        yield
+    finally:
+        lab.ssh("scratch1", f"ip addr del {address} dev {scratch.interface}")
+        subprocess.run(["ip", "link", "set", scratch.outside, "master", scratch.bridge], check=True)
 
 
 @pytest.fixture(scope="module")
@@ -85,13 +96,20 @@ def drill_lab(lab_session: Any) -> Iterator[Any]:
     # the product's own step (as `cityguard lab data` and the demo): database, trees, isolation
     with pytest.MonkeyPatch.context() as env:
         env.setenv("CITYGUARD_STATE", str(lab.state_dir))
-        description = data_for_site(load_site(lab.site_file))
-    assert description.data.isolated_groups == ("scratch",)
+        data_for_site(load_site(lab.site_file))
+    # the recovery segment isolates scratch1: no route to the sources at all
+    unreachable = subprocess.run(
+        ["ssh", "-F", str(lab.lab.ssh_config), "scratch1", "ping -4 -c1 -W2 db1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert unreachable.returncode != 0 and "unreachable" in unreachable.stderr, unreachable
     with pytest.MonkeyPatch.context() as env:
         env.setenv("CITYGUARD_STATE", str(lab.state_dir))
         env.setenv("CITYGUARD_RESTIC_PASSWORD", PASSWORD)
         yield lab
-    isolate(lab, False)
 
 
 def evidence(lab: Any, query: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -258,13 +276,10 @@ def test_restore_onto_a_source_host_is_refused(backed_up: Any, tmp_path: Path) -
 
 
 def test_target_that_reaches_the_sources_is_refused(backed_up: Any) -> None:
-    isolate(backed_up, False)
-    try:
+    with cabled_into_the_data_segment(backed_up):
         code, out, err = run_cli(
             "drill", "run", "citizen-portal", "--site", str(backed_up.site_file)
         )
-    finally:
-        isolate(backed_up, True)
     assert code == 1, out + err
     # PostgreSQL listens on localhost only (Debian's default), sshd on every address
     assert "can reach source services: db1:22" in out

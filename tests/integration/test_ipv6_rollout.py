@@ -31,6 +31,8 @@ SERVERS = ("db1", "scratch1", "web1")
 # a router is the segments' gateway itself: its default-route and gateway checks do not apply
 ROUTER_NOT_APPLICABLE = {"CG-IPV6-004", "CG-IPV6-005"}
 WRONG_GATEWAY = "fd6b:3c41:9e20:101::99"  # in web1's segment, but nobody has it
+WEB_GATEWAY = "fd6b:3c41:9e20:101::1"  # router1's leg in the public segment
+DB1 = "fd6b:3c41:9e20:102::d:1"  # in the data segment
 # the lab's bridge (cg<id>br), plain hosts' veths (cg<id>h<n>v), nspawn's host-side veths (vb-...)
 LAB_LINKS = ("cg", "vb-")
 NETWORK_FILE = "/etc/systemd/network/*.network.d/60-cityguard-ipv6.conf"
@@ -94,6 +96,9 @@ def rolled_out(lab_session: LabSession, own_before: dict[str, Any]) -> Iterator[
             ",".join(FIREWALL_CONTROLS),
         )
         assert code == 0, out + err
+        # before: management on IPv4 only, routed between segments by router1; no global IPv6
+        assert lab_session.ssh("web1", "ip -6 -o addr show scope global") == ""
+        assert "ttl=63" in lab_session.ssh("web1", "ping -4 -c1 -W2 db1")
         yield rollout(lab_session.site_file, batch_size=2)
 
 
@@ -130,6 +135,29 @@ def test_canary_and_batch_roll_out_and_every_ipv6_check_passes_on_every_host(
     assert "ventspils.example.internal" not in lab.ssh("web1", "cat /etc/hosts")
     answer = lab.ssh("web1", "getent hosts db1.ventspils.example.internal")
     assert answer.split() == ["fd6b:3c41:9e20:102::d:1", "db1.ventspils.example.internal"]
+
+
+def test_a_server_reaches_a_server_of_another_segment_over_ipv6_through_the_router(
+    lab: LabSession, rolled_out: RolloutOutcome
+) -> None:
+    assert rolled_out.exit_code == ExitCode.OK, rolled_out.failure
+    route = lab.ssh("web1", f"ip -6 route get {DB1}")
+    assert f"via {WEB_GATEWAY} dev host0" in route, route
+    assert "ttl=63" in lab.ssh("web1", f"ping -6 -c1 -W2 {DB1}")  # one router on the way
+    # a hop limit of 1 ends at the router, which says so from its leg in web1's segment
+    one_hop = run(
+        [
+            "ssh",
+            "-F",
+            str(lab.lab.ssh_config),
+            "web1",
+            f"ping -6 -c1 -W2 -t1 {DB1}",
+        ],
+        what="pinging with hop limit 1",
+        timeout=30,
+        check=False,
+    )
+    assert f"From {WEB_GATEWAY}" in one_hop.stdout and "Time exceeded" in one_hop.stdout
 
 
 def test_a_second_rollout_changes_nothing(lab: LabSession, rolled_out: RolloutOutcome) -> None:
