@@ -7,6 +7,12 @@ checks fail, never not-applicable: a site with no `ipv6` section has no IPv6 add
 and a host the plan leaves out carries the reason in the variable (`unplanned`). Facts
 come from the `ipv6-*` sections (one SSH round trip); probes that send packets (ping, a TCP
 connect, a DNS lookup) run once per host in one command.
+
+A server of an isolated segment (the plan's `isolated: true`, e.g. the recovery segment restore
+drills use) is judged the other way round where routing is concerned: it has no default route,
+no gateway to reach, and every server of another segment (`unreachable`) must not answer it,
+neither ping nor a TCP connect. Those are real checks, not not-applicable: isolation is the
+planned state, and a host that can reach production from there fails.
 """
 
 import ipaddress
@@ -40,32 +46,36 @@ def plan_of(planned, expect):
     return planned
 
 
-@pytest.fixture(scope="module")
-def probes(request, planned):
-    """One command on the host: ping the gateway and every peer (also full-size with
-    don't-fragment), connect to each peer's probe port, resolve the host's name and address."""
-    if not planned or "unplanned" in planned:
-        return {}
-    spec = request.config.getoption("hosts")
-    target = testinfra.get_host(spec)
+def _reach_lines(address, port, full_size):
+    """Ping, optionally a full-size don't-fragment ping, and a TCP connect to one address."""
+    q = shlex.quote(address)
+    lines = [f"ping -6 -n -c1 -W2 {q} >/dev/null 2>&1 && echo ping {q} ok || echo ping {q} no"]
+    if full_size:
+        lines.append(
+            f"ping -6 -n -c1 -W2 -M do -s {PMTU_PAYLOAD} {q} >/dev/null 2>&1 "
+            f"&& echo pmtu {q} ok || echo pmtu {q} no"
+        )
+    lines.append(
+        f"timeout 3 bash -c '</dev/tcp/{address}/{port}' 2>/dev/null "
+        f"&& echo tcp {q} ok || echo tcp {q} no"
+    )
+    return lines
+
+
+def probe_command(planned):
+    """The one command of the probes: ping the gateway and every peer (also full-size with
+    don't-fragment) and connect to their probe port; ping and connect to every server an
+    isolated host must not reach (its verdict is then expected to be "no"); resolve the host's
+    name and address."""
+    port = int(planned["probe_port"])
     lines = []
     targets = ([planned["gateway"]] if planned["gateway"] else []) + [
         p["address"] for p in planned["peers"]
     ]
     for address in targets:
-        q = shlex.quote(address)
-        lines.append(
-            f"ping -6 -n -c1 -W2 {q} >/dev/null 2>&1 && echo ping {q} ok || echo ping {q} no"
-        )
-        lines.append(
-            f"ping -6 -n -c1 -W2 -M do -s {PMTU_PAYLOAD} {q} >/dev/null 2>&1 "
-            f"&& echo pmtu {q} ok || echo pmtu {q} no"
-        )
-        port = int(planned["probe_port"])
-        lines.append(
-            f"timeout 3 bash -c '</dev/tcp/{address}/{port}' 2>/dev/null "
-            f"&& echo tcp {q} ok || echo tcp {q} no"
-        )
+        lines += _reach_lines(address, port, full_size=True)
+    for server in planned["unreachable"]:
+        lines += _reach_lines(server["address"], port, full_size=False)
     if planned["gateway"]:  # the gateway's neighbour entry as the ping above left it
         gateway = shlex.quote(planned["gateway"])
         lines.append(f"ip -6 neigh show to {gateway} | sed 's/^/neigh /'; true")
@@ -73,9 +83,14 @@ def probes(request, planned):
     own = shlex.quote(planned["legs"][0]["address"])
     lines.append(f"getent ahostsv6 {name} | sed 's/^/aaaa /'; true")
     lines.append(f"getent hosts {own} | sed 's/^/ptr /'; true")
-    result = target.run("; ".join(lines))
+    return "; ".join(lines)
+
+
+def parse_probes(stdout):
+    """The probe command's output: verdicts per address (ping, pmtu, tcp), and the lines of the
+    lookups and the neighbour entry. An address without a verdict line is absent (None)."""
     found = {"ping": {}, "pmtu": {}, "tcp": {}, "aaaa": [], "ptr": [], "neigh": []}
-    for line in result.stdout.splitlines():
+    for line in stdout.splitlines():
         kind, _, rest = line.partition(" ")
         if kind in ("ping", "pmtu", "tcp"):
             address, _, verdict = rest.partition(" ")
@@ -83,6 +98,20 @@ def probes(request, planned):
         elif kind in ("aaaa", "ptr", "neigh"):
             found[kind].append(rest)
     return found
+
+
+@pytest.fixture(scope="module")
+def probes(request, planned):
+    """The probes of `probe_command`, run on the host in one command."""
+    if not planned or "unplanned" in planned:
+        return {}
+    spec = request.config.getoption("hosts")
+    return parse_probes(testinfra.get_host(spec).run(probe_command(planned)).stdout)
+
+
+def isolated_segment(plan):
+    """The name of the host's segment when the plan isolates it, else None."""
+    return plan["legs"][0]["segment"] if plan["isolated"] else None
 
 
 def _global(facts):
@@ -141,6 +170,10 @@ def test_default_route_via_planned_gateway(request, expect, planned):
     defaults = sorted(
         str(r.get("gateway")) for r in facts.section("ipv6-route") if r.get("dst") == "default"
     )
+    segment = isolated_segment(plan)
+    if segment is not None:  # no gateway by design: any default route is a way out
+        expect.equal(defaults, [], f"default routes (segment '{segment}' is isolated)")
+        return
     expect.equal(defaults, [plan["gateway"]], "default routes (gateway)")
 
 
@@ -149,6 +182,9 @@ def test_gateway_reachable_and_neighbour_usable(expect, planned, probes):
     plan = plan_of(planned, expect)
     if plan["role"] == "router":
         expect.not_applicable("a router of the plan is the segments' gateway itself")
+    segment = isolated_segment(plan)
+    if segment is not None:
+        expect.not_applicable(f"segment '{segment}' is isolated: it has no gateway by design")
     gateway = plan["gateway"]
     expect.equal(probes["ping"].get(gateway), True, f"ping -6 {gateway}")
     # read after the ping (a fresh host has no entry before any traffic): `ip -6 neigh show to
@@ -165,6 +201,17 @@ def test_gateway_reachable_and_neighbour_usable(expect, planned, probes):
 @pytest.mark.controls("CG-IPV6-006")
 def test_hosts_on_other_segments_reachable(expect, planned, probes):
     plan = plan_of(planned, expect)
+    segment = isolated_segment(plan)
+    if segment is not None:  # the other way round: nothing outside the segment answers
+        if not plan["unreachable"]:
+            expect.not_applicable(
+                f"segment '{segment}' is isolated and the plan has no server in another segment"
+            )
+        for server in plan["unreachable"]:
+            expect.equal(
+                probes["ping"].get(server["address"]), False, f"ping -6 {server['host']} (isolated)"
+            )
+        return
     if not plan["peers"]:
         expect.not_applicable("the plan has no server in another segment")
     for peer in plan["peers"]:
@@ -205,6 +252,19 @@ def test_services_listen_on_ipv6(request, expect, planned):
 @pytest.mark.controls("CG-IPV6-010")
 def test_service_reachable_over_ipv6_from_this_host(expect, planned, probes):
     plan = plan_of(planned, expect)
+    segment = isolated_segment(plan)
+    if segment is not None:  # the other way round: no service outside the segment connects
+        if not plan["unreachable"]:
+            expect.not_applicable(
+                f"segment '{segment}' is isolated and the plan has no server in another segment"
+            )
+        for server in plan["unreachable"]:
+            expect.equal(
+                probes["tcp"].get(server["address"]),
+                False,
+                f"TCP {plan['probe_port']} on {server['host']} [{server['address']}] (isolated)",
+            )
+        return
     if not plan["peers"]:
         expect.not_applicable("the plan has no server in another segment")
     for peer in plan["peers"]:
@@ -263,6 +323,14 @@ def test_required_icmpv6_accepted_and_full_size_packets_pass(request, expect, pl
         if not verdicts or not all(v.accepted for v in verdicts):
             dropped.append(f"{name} ({number})")
     expect.equal(dropped, [], "RFC 4890 ICMPv6 types dropped")
+    if not plan["peers"]:  # nothing to send a full-size packet to: say so, not a silent pass
+        segment = isolated_segment(plan)
+        why = (
+            f"segment '{segment}' is isolated: it has no route to another segment"
+            if segment is not None
+            else "the plan has no server in another segment"
+        )
+        expect.equal(plan["peers"], [], f"peers for the 1500-byte DF ping, none sent ({why})")
     for peer in plan["peers"]:
         expect.equal(
             probes["pmtu"].get(peer["address"]), True, f"1500-byte DF ping to {peer['host']}"

@@ -32,8 +32,13 @@ def plan_steps(plan: AddressPlan, at: datetime) -> list[Step]:
     steps = []
     for segment in plan.segments:
         addresses = [a for a in plan.assignments if a.segment == segment.name]
+        routed = (
+            f"gateway {segment.gateway} on {segment.router}"
+            if segment.router is not None
+            else "isolated: no gateway, no router"
+        )
         detail = (
-            f"prefix {segment.prefix}; gateway {segment.gateway} on {segment.router}; "
+            f"prefix {segment.prefix}; {routed}; "
             f"{'SLAAC' if segment.slaac else 'static only'}; "
             + ", ".join(f"{a.host} {a.address}" for a in addresses)
         )

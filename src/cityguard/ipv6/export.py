@@ -3,14 +3,17 @@
 Pure functions of an AddressPlan returning text; the action writes them into the run directory
 (recorded as artifacts) and, when asked, into an output directory.
 
-- ``plan.json``: the whole resolved plan.
+- ``plan.json``: the whole resolved plan; an isolated segment has ``isolated: true`` and no
+  gateway or router (null).
 - ``netbox-prefixes.csv``: NetBox's prefix import (IPAM > Prefixes > Import): the site prefix as
-  a container, each segment's /64 as active.
+  a container, each segment's /64 as active (an isolated one says so in its description).
 - ``netbox-ip-addresses.csv``: NetBox's IP address import: each static address with its prefix
   length, its DNS name and role (a gateway is an anycast-free ``active`` address too).
 - ``<domain>.zone``: AAAA records for the forward zone; ``<reverse zone>.zone``: PTR records for
   the reverse zone of the site prefix (its nibbles under ip6.arpa). Both are fragments: records
   with ``$ORIGIN``, for the zone file the site's DNS server already has (SOA and NS stay there).
+  Every static address is listed, an isolated segment's servers' too: isolation is about
+  routes, and people and drills still name the scratch host.
 """
 
 from __future__ import annotations
@@ -35,9 +38,10 @@ def plan_data(plan: AddressPlan) -> dict[str, Any]:
                 "location": s.location,
                 "segment": s.name,
                 "prefix": str(s.prefix),
-                "gateway": str(s.gateway),
+                "gateway": None if s.gateway is None else str(s.gateway),
                 "router": s.router,
                 "slaac": s.slaac,
+                "isolated": s.isolated,
                 "vlan": s.vlan,
                 "purpose": s.purpose,
                 "reserved": [
@@ -87,6 +91,7 @@ def netbox_prefixes_csv(plan: AddressPlan) -> str:
         what = f"{s.location}/{s.name}" + (f" VLAN {s.vlan}" if s.vlan else "")
         what += f": {s.purpose}" if s.purpose else ""
         what += " (SLAAC)" if s.slaac else ""
+        what += " (isolated)" if s.isolated else ""
         rows.append([str(s.prefix), "active", what])
     return _csv(["prefix", "status", "description"], rows)
 

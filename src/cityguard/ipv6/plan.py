@@ -16,9 +16,11 @@ The file (example: examples/site/ipv6-plan.yml)::
         segments:
           - {name: public, number: 1, vlan: 110, purpose: web servers}
           - {name: staff, number: 3, slaac: true, purpose: workstations (SLAAC)}
+          - {name: recovery, number: 4, isolated: true, purpose: restore targets (no router)}
     hosts:                               # servers: one static address each
       web1: {segment: public}
       db1: {segment: data, interface_id: "::d:1"}
+      scratch1: {segment: recovery}
     routers:                             # routers: a leg (the segment's gateway) in each
       router1: {segments: [public, data, staff]}
 
@@ -26,6 +28,12 @@ A segment's /64 is ``site_prefix + (location number << segment bits | segment nu
 it names its own ``prefix``. A server's interface id is the one it names, else a deterministic one
 from its name (so adding a host never renumbers another); a router's leg is ``::1`` of each of its
 segments and is that segment's gateway.
+
+Every segment has exactly one router, except an ``isolated`` one, which has none: no gateway and
+so no route to any other segment, by design (the recovery segment a restore drill's scratch
+host sits on must not reach the production systems it restores). A router may not have a leg
+in an isolated segment, and an isolated segment cannot use SLAAC (no router would advertise
+its prefix).
 """
 
 from __future__ import annotations
@@ -54,7 +62,7 @@ GATEWAY_ID = 1
 
 PLAN_KEYS = ("site_prefix", "domain", "location_bits", "locations", "hosts", "routers")
 LOCATION_KEYS = ("name", "number", "segments")
-SEGMENT_KEYS = ("name", "number", "vlan", "purpose", "slaac", "prefix")
+SEGMENT_KEYS = ("name", "number", "vlan", "purpose", "slaac", "isolated", "prefix")
 HOST_KEYS = ("segment", "interface_id", "address")
 ROUTER_KEYS = ("segments",)
 
@@ -85,15 +93,18 @@ class Assignment:
 
 @dataclass(frozen=True)
 class Segment:
+    """A resolved segment. ``gateway`` and ``router`` are None exactly when it is isolated."""
+
     location: str
     name: str
     prefix: ipaddress.IPv6Network
-    gateway: ipaddress.IPv6Address
-    router: str
+    gateway: ipaddress.IPv6Address | None
+    router: str | None
     slaac: bool
     vlan: int | None
     purpose: str
     reserved: tuple[Reserved, ...]
+    isolated: bool = False
 
     @property
     def label(self) -> str:
@@ -292,6 +303,7 @@ class _SegmentSpec:
     slaac: bool
     vlan: int | None
     purpose: str
+    isolated: bool = False
 
 
 def parse_plan(doc: YamlDocument, inventory_hosts: Collection[str]) -> AddressPlan:
@@ -460,6 +472,15 @@ def _segment(
     slaac = segment.get("slaac", False)
     if not isinstance(slaac, bool):
         found.error((*path, "slaac"), "must be true or false")
+    isolated = segment.get("isolated", False)
+    if not isinstance(isolated, bool):
+        found.error((*path, "isolated"), "must be true or false")
+    elif isolated and slaac is True:
+        found.error(
+            (*path, "slaac"),
+            f"segment '{name or '?'}' is isolated: it cannot use SLAAC, no router would "
+            "advertise its prefix",
+        )
     vlan = segment.get("vlan")
     if vlan is not None and (
         isinstance(vlan, bool) or not isinstance(vlan, int) or not 1 <= vlan <= 4094
@@ -499,6 +520,7 @@ def _segment(
         bool(slaac),
         vlan if isinstance(vlan, int) else None,
         purpose if isinstance(purpose, str) else "",
+        isolated is True,
     )
 
 
@@ -543,8 +565,32 @@ def _routers(
         if "segments" not in spec:
             found.error(path, "required key 'segments' is missing")
             continue
-        result[str(host)] = _segment_refs(found, (*path, "segments"), spec["segments"], segments)
+        legs = _segment_refs(found, (*path, "segments"), spec["segments"], segments)
+        result[str(host)] = _without_isolated(found, str(host), spec["segments"], legs, segments)
     return result
+
+
+def _without_isolated(
+    found: PlanProblems,
+    host: str,
+    value: Any,
+    legs: list[str],
+    segments: Mapping[str, _SegmentSpec],
+) -> list[str]:
+    """A router's legs (``value`` as written, ``legs`` the valid ones) without those in isolated
+    segments, each reported where it is listed: a router there would be the gateway the segment
+    must not have, and its leg the route out that isolation rules out."""
+    path: KeyPath = ("routers", host, "segments")
+    kept = []
+    for name in legs:
+        if not segments[name].isolated:
+            kept.append(name)
+            continue
+        where = path if isinstance(value, str) else (*path, value.index(name))
+        found.error(
+            where, f"segment '{name}' is isolated: router '{host}' may not have a leg in it"
+        )
+    return kept
 
 
 @dataclass
@@ -613,6 +659,22 @@ def _resolve_segments(
     for spec in segments:
         if spec.prefix is None:
             continue
+        if spec.isolated:  # a router listing it was reported and its leg dropped
+            result.append(
+                Segment(
+                    spec.location,
+                    spec.name,
+                    spec.prefix,
+                    None,
+                    None,
+                    spec.slaac,
+                    spec.vlan,
+                    spec.purpose,
+                    reserved_ranges(spec.prefix),
+                    isolated=True,
+                )
+            )
+            continue
         owners = sorted(r for r, legs in routers.items() if spec.name in legs)
         if not owners:
             found.error(
@@ -655,6 +717,8 @@ def _assignments(
     result: list[Assignment] = []
     taken: dict[ipaddress.IPv6Address, str] = {}
     for segment in segments:
+        if segment.router is None or segment.gateway is None:
+            continue  # isolated: no router, no gateway
         assignment = Assignment(segment.router, segment.name, segment.gateway, "router")
         taken[segment.gateway] = f"{segment.router} (gateway of '{segment.name}')"
         result.append(assignment)

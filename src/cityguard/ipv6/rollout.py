@@ -3,9 +3,10 @@
 Order: the plan's routers first (every server's gateway must exist before a server can prove
 its route), then the canary alone, then the other servers in batches of ``batch_size``, each in
 plan order. The gate after a phase runs the IPv6 checks on every host rolled out so far, each
-judged against the planned state of what is rolled out: a host's peers are narrowed to hosts
-already done, so a server is not failed for a peer that is still waiting its turn. The last
-gate therefore judges the full plan.
+judged against the planned state of what is rolled out: a host's peers, and the servers an
+isolated host must not reach, are narrowed to hosts already done, so a server is not failed for
+a peer that is still waiting its turn, nor credited with not reaching an address nobody has
+yet. The last gate therefore judges the full plan.
 """
 
 from __future__ import annotations
@@ -44,10 +45,16 @@ def phases(
 
 
 def narrowed(planned: dict[str, Any], done: Sequence[str]) -> dict[str, Any]:
-    """A host's planned state with its peers narrowed to the hosts rolled out so far."""
-    if "peers" not in planned:
-        return planned
-    return {**planned, "peers": [p for p in planned["peers"] if p["host"] in done]}
+    """A host's planned state with its peers and unreachable servers narrowed to the hosts
+    rolled out so far."""
+    return {
+        **planned,
+        **{
+            key: [p for p in planned[key] if p["host"] in done]
+            for key in ("peers", "unreachable")
+            if key in planned
+        },
+    }
 
 
 def gate_hostvars(

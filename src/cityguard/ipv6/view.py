@@ -24,8 +24,11 @@ def plan_summary(console: Console, err: Console, outcome: PlanOutcome, fmt: str 
     for column in ("segment", "vlan", "prefix", "gateway", "slaac"):
         segments.add_column(column, no_wrap=True)
     for s in plan.segments:
+        # an isolated segment has no gateway by design; saying so there keeps the table in 80
+        # columns (the JSON has the flag itself)
+        gateway = "isolated" if s.gateway is None else str(s.gateway)
         segments.add_row(
-            s.name, str(s.vlan or ""), str(s.prefix), f"{s.gateway}", "yes" if s.slaac else "no"
+            s.name, str(s.vlan or ""), str(s.prefix), gateway, "yes" if s.slaac else "no"
         )
     console.print(segments)
     addresses = Table(title="Static addresses", box=box.SIMPLE)

@@ -239,7 +239,7 @@ BROKEN = {
         ),
         [
             "plan.yml:7: locations[0].segments[0].gw: unknown key (allowed: name, number, vlan, "
-            "purpose, slaac, prefix)"
+            "purpose, slaac, isolated, prefix)"
         ],
     ),
     "vlan out of range": (
@@ -284,4 +284,108 @@ def test_missing_keys_are_named() -> None:
         "plan.yml:1: (document): required key 'site_prefix' is missing",
         "plan.yml:1: (document): required key 'domain' is missing",
         "plan.yml:1: (document): required key 'locations' is missing",
+    ]
+
+
+# ------------------------------------------------------------------ isolated segments
+
+ISOLATED = """\
+site_prefix: fd6b:3c41:9e20::/48
+domain: ventspils.example.internal
+locations:
+  - name: city-hall
+    number: 1
+    segments:
+      - {name: public, number: 1}
+      - {name: data, number: 2}
+      - {name: recovery, number: 4, vlan: 140, isolated: true}
+  - name: library
+    number: 0x2a
+    segments:
+      - {name: branch, number: 0x10}
+hosts:
+  web1: {segment: public}
+  db1: {segment: data, interface_id: "::d:1"}
+  web2: {segment: branch}
+  scratch1: {segment: recovery, interface_id: "::1:5c"}
+routers:
+  router1: {segments: [public, data]}
+  router2: {segments: [branch]}
+"""
+
+
+def test_an_isolated_segment_has_no_router_no_gateway_and_keeps_its_servers() -> None:
+    plan = plan_of(ISOLATED)
+    recovery = plan.segment("recovery")
+    assert recovery.isolated and recovery.gateway is None and recovery.router is None
+    assert str(recovery.prefix) == "fd6b:3c41:9e20:104::/64" and recovery.vlan == 140
+    assert str(recovery.reserved[0].first) == "fd6b:3c41:9e20:104::"
+    assert [(s.name, s.router) for s in plan.segments if not s.isolated] == [
+        ("public", "router1"),
+        ("data", "router1"),
+        ("branch", "router2"),
+    ]
+    assert [
+        (a.host, a.role, str(a.address)) for a in plan.assignments if a.segment == "recovery"
+    ] == [("scratch1", "server", "fd6b:3c41:9e20:104::1:5c")]
+    assert plan.routers == ["router1", "router2"]
+    assert not plan_of(GOOD).segment("data").isolated  # the default
+
+
+ISOLATED_BROKEN = {
+    "router leg in an isolated segment": (
+        ("router1: {segments: [public, data]}", "router1: {segments: [public, data, recovery]}"),
+        [
+            "plan.yml:20: routers.router1.segments[2]: segment 'recovery' is isolated: router "
+            "'router1' may not have a leg in it"
+        ],
+    ),
+    "router's only segment is isolated": (
+        ("router2: {segments: [branch]}", "router2: {segments: recovery}"),
+        [
+            "plan.yml:21: routers.router2.segments: segment 'recovery' is isolated: router "
+            "'router2' may not have a leg in it",
+            "plan.yml:13: locations[1].segments[0]: segment 'branch' has no gateway: no router "
+            "of the plan has a leg in it",
+        ],
+    ),
+    "slaac in an isolated segment": (
+        ("vlan: 140, isolated: true}", "vlan: 140, isolated: true, slaac: true}"),
+        [
+            "plan.yml:9: locations[0].segments[2].slaac: segment 'recovery' is isolated: it "
+            "cannot use SLAAC, no router would advertise its prefix"
+        ],
+    ),
+    "isolated not a bool": (
+        ("isolated: true}", "isolated: 'true'}"),
+        ["plan.yml:9: locations[0].segments[2].isolated: must be true or false"],
+    ),
+    "not isolated and no router": (
+        ("isolated: true}", "isolated: false}"),
+        [
+            "plan.yml:9: locations[0].segments[2]: segment 'recovery' has no gateway: no router "
+            "of the plan has a leg in it"
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ISOLATED_BROKEN))
+def test_a_broken_isolated_segment_names_file_line_key_and_problem(case: str) -> None:
+    (old, new), expected = ISOLATED_BROKEN[case]
+    assert old in ISOLATED
+    assert problems_of(ISOLATED.replace(old, new, 1)) == expected
+
+
+def test_every_problem_of_isolated_segments_is_reported_at_once() -> None:
+    text = ISOLATED.replace("isolated: true}", "isolated: true, slaac: true}").replace(
+        "router1: {segments: [public, data]}", "router1: {segments: [recovery, public, data]}"
+    )
+    text = text.replace("{name: data, number: 2}", "{name: data, number: 2, isolated: 1}")
+    assert problems_of(text) == [
+        "plan.yml:8: locations[0].segments[1].isolated: must be true or false",
+        "plan.yml:9: locations[0].segments[2].slaac: segment 'recovery' is isolated: it "
+        "cannot use SLAAC, no router would advertise its prefix",
+        "plan.yml:20: routers.router1.segments[0]: segment 'recovery' is isolated: router "
+        "'router1' may not have a leg in it",
     ]

@@ -25,6 +25,9 @@ def test_plan_exports_and_records_segments_and_prefixes(tmp_path: Path) -> None:
         state=tmp_path / "state",
     )
     assert done.returncode == 0, done.stderr
+    # the table says the recovery segment is isolated where a gateway would be
+    rows = [line.split() for line in done.stdout.splitlines()]
+    assert ["recovery", "140", "fd6b:3c41:9e20:104::/64", "isolated", "no"] in rows
     assert sorted(p.name for p in out.iterdir()) == [
         "0.2.e.9.1.4.c.3.b.6.d.f.ip6.arpa.zone",
         "netbox-ip-addresses.csv",
@@ -42,11 +45,17 @@ def test_plan_exports_and_records_segments_and_prefixes(tmp_path: Path) -> None:
         ("segment:city-hall/public", "pass"),
         ("segment:city-hall/data", "pass"),
         ("segment:city-hall/staff", "pass"),
+        ("segment:city-hall/recovery", "pass"),
     ]
+    assert steps[3].detail == (
+        "prefix fd6b:3c41:9e20:104::/64; isolated: no gateway, no router; static only; "
+        "scratch1 fd6b:3c41:9e20:104::da1a:a9af"
+    )
     assert {str(m.subject): m.value for m in measurements} == {
         "prefix:fd6b:3c41:9e20:101::/64": 2.0,
-        "prefix:fd6b:3c41:9e20:102::/64": 3.0,
+        "prefix:fd6b:3c41:9e20:102::/64": 2.0,
         "prefix:fd6b:3c41:9e20:103::/64": 1.0,
+        "prefix:fd6b:3c41:9e20:104::/64": 1.0,
     }
     assert any(a.path.endswith("exports/plan.json") for a in artifacts)
 
@@ -63,8 +72,8 @@ def test_a_broken_plan_exits_2_with_every_problem_and_records_nothing(tmp_path: 
     lines = done.stderr.splitlines()
     where = str(site / "ipv6-plan.yml")
     assert lines == [
-        f"{where}:28: hosts.web1.segment: segment 'dmz' is not defined in the plan's locations",
-        f"{where}:29: hosts.db1.address: '10.0.0.5' is IPv4; an IPv6 address is expected",
+        f"{where}:35: hosts.web1.segment: segment 'dmz' is not defined in the plan's locations",
+        f"{where}:36: hosts.db1.address: '10.0.0.5' is IPv4; an IPv6 address is expected",
         f"{where}:5: site_prefix: warning: /50 is not on a nibble boundary (a multiple of 4): "
         "addresses and reverse DNS zones do not split on hex digits",
     ]

@@ -50,10 +50,21 @@ def test_a_bad_canary_or_batch_size_is_refused(canary: str | None, size: int, me
 def test_the_gate_judges_peers_rolled_out_so_far() -> None:
     gate = gate_hostvars(PLANNED, ["router1", "web1"])
     assert sorted(gate) == ["router1", "web1"]
-    assert gate["web1"]["cityguard_ipv6"]["peers"] == []  # db1, scratch1 not yet done
+    assert gate["web1"]["cityguard_ipv6"]["peers"] == []  # db1 not yet done
     assert [p["host"] for p in gate["router1"]["cityguard_ipv6"]["peers"]] == ["web1"]
     full = narrowed(PLANNED["web1"], list(PLANNED))
-    assert [p["host"] for p in full["peers"]] == ["db1", "scratch1"]
+    assert [p["host"] for p in full["peers"]] == ["db1"]  # scratch1 is isolated
+
+
+def test_the_gate_judges_an_isolated_host_against_servers_that_have_their_address() -> None:
+    gate = gate_hostvars(PLANNED, ["router1", "db1", "scratch1"])
+    scratch1 = gate["scratch1"]["cityguard_ipv6"]
+    assert scratch1["peers"] == []
+    # web1 has no IPv6 address yet: not answering proves nothing about isolation
+    assert [s["host"] for s in scratch1["unreachable"]] == ["db1"]
+    full = narrowed(PLANNED["scratch1"], list(PLANNED))
+    assert [s["host"] for s in full["unreachable"]] == ["web1", "db1"]
+    assert narrowed({"unplanned": "why"}, ["db1"]) == {"unplanned": "why"}
 
 
 def defaults() -> dict[str, Any]:
@@ -136,6 +147,26 @@ def test_each_renderer_writes_the_planned_addresses_and_gateway(renderer: str) -
         assert "DuplicateAddressDetection=ipv6" in text
     if renderer == "ifupdown":
         assert "iface eth0 inet6 static" in text and "privext 0" in text
+
+
+@pytest.mark.parametrize("renderer", ["networkd", "netplan", "ifupdown"])
+def test_a_server_of_an_isolated_segment_gets_its_address_and_no_default_route(
+    renderer: str,
+) -> None:
+    plan = PLANNED["scratch1"]
+    assert plan["gateway"] is None and plan["isolated"] is True
+    links = links_of(plan, {}, plan["gateway"])
+    text = template(
+        f"{renderer}.j2",
+        inventory_hostname="scratch1",
+        ipv6_plan=plan,
+        ipv6_links=links,
+        ipv6_link=links[0],
+    )
+    assert "fd6b:3c41:9e20:104::da1a:a9af/64" in text
+    assert "fd6b:3c41:9e20:104::1" not in text
+    for route in ("[Route]", "routes:", "gateway "):
+        assert route not in text
 
 
 def test_a_router_gets_each_leg_on_the_interface_of_its_segment_and_no_default_route() -> None:
