@@ -33,7 +33,7 @@ def main() -> int:
     cli.build_parser()  # registers every area's site section, as the command line does
     with bench_lab("db1,web1,scratch1") as lab:
         config = str(lab.lab.ssh_config)
-        # the product's own step: the example database and trees, scratch1 isolated
+        # the product's own step: the example database and trees (scratch1 is on its own segment)
         code, out = lab.cli("lab", "data")
         if code != 0:
             print(f"lab data failed ({code}): {out}", file=sys.stderr)

@@ -2,8 +2,8 @@
 
 The example site's sample data is loaded as `cityguard lab data` and the demo load it
 (examples/site/lab.yml, data section): db1 gets the citizen-portal database (about 100k
-generated rows) and an uploads tree, web1 the document registry, and scratch1 is cut off from
-the other hosts with nftables (the recovery segment); the drill restores onto it. Faults: a
+generated rows) and an uploads tree, web1 the document registry; scratch1 sits alone on the
+lab's recovery segment (no route to the other hosts) and the drill restores onto it. Faults: a
 failing pg_dump, a restore target that is a source host or can reach the sources, a wrong
 verification result, a wrong password.
 """

@@ -21,7 +21,7 @@ from cityguard.lab.description import LAB_FILE, DatabaseLoad, SampleData, Script
 from cityguard.lab.host import HostLink, HostPlan
 from cityguard.lab.lab import Lab
 from cityguard.lab.network import LabNetwork
-from cityguard.lab.site import data_for_site, isolated_hosts, lab_description
+from cityguard.lab.site import data_for_site, host_specs, isolated_hosts, lab_description
 
 EXAMPLE_SITE = content_root() / "examples" / "site"
 
@@ -38,7 +38,7 @@ def problems(directory: Path, text: str) -> list[str]:
     return str(caught.value).splitlines()
 
 
-def test_the_example_site_loads_its_database_trees_and_isolates_scratch() -> None:
+def test_the_example_site_loads_its_database_trees() -> None:
     site = load_site(EXAMPLE_SITE / "site.yml")
     data = lab_description(site).data
     assert data.databases == (
@@ -49,7 +49,18 @@ def test_the_example_site_loads_its_database_trees_and_isolates_scratch() -> Non
         ScriptRun("web1", EXAMPLE_SITE / "data" / "document-registry.sh"),
     )
     assert data.hosts() == ("db1", "web1")
-    assert isolated_hosts(site, lab_description(site)) == ["scratch1"]
+    # no restore-target firewall: the IPv6 plan's recovery segment isolates scratch1
+    assert isolated_hosts(site, lab_description(site)) == []
+
+
+def test_the_example_lab_is_laid_out_in_the_plan_segments() -> None:
+    specs = {spec.name: spec.networks for spec in host_specs(load_site(EXAMPLE_SITE / "site.yml"))}
+    assert specs == {
+        "web1": ("public",),
+        "db1": ("data",),
+        "router1": ("public", "data", "staff"),
+        "scratch1": ("recovery",),
+    }
 
 
 def test_every_data_problem_is_reported_at_once(tmp_path: Path) -> None:
