@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from cli_run import run_cli
+from cli_run import changed_per_host, run_cli
 
 from cityguard.core.exitcodes import ExitCode
 from cityguard.core.process import run
@@ -234,6 +234,31 @@ def test_a_wrong_gateway_fails_the_gate_and_the_batch_rolls_back(
     # and the plan is whole again: every IPv6 check passes as before
     results = ipv6_check(lab.site_file)
     assert results[("web1", "CG-IPV6-004")]["outcome"] == "pass"
+
+
+def test_harden_and_the_rollout_agree_in_either_order(
+    lab: LabSession, rolled_out: RolloutOutcome
+) -> None:
+    """rollout then harden, then harden then rollout: neither undoes the other (the second of
+    each changes nothing) and every check of both areas passes or is not applicable (lab)."""
+    assert rolled_out.exit_code == ExitCode.OK, rolled_out.failure
+    site = str(lab.site_file)
+    code, out, err = run_cli("harden", "--site", site, "-q")  # the whole baseline, after it
+    assert code == 0, out + err
+    again = rollout(lab.site_file, batch_size=2)
+    assert again.exit_code == ExitCode.OK, again.failure
+    assert sum(again.changed.values()) == 0, again.changed  # harden undid none of it
+    code, out, err = run_cli("harden", "--site", site, "-q")
+    assert code == 0, out + err
+    assert set(changed_per_host(lab.state_dir).values()) == {0}  # nor the rollout harden's
+    code, out, err = run_cli("check", "--site", site, "--format", "json")
+    assert code == 0, out + err
+    results = json.loads(out)["controls"]
+    assert {c["control"] for c in results} >= set(IPV6_CONTROLS)
+    for result in results:
+        assert result["outcome"] in ("pass", "not-applicable"), result
+        if result["outcome"] == "not-applicable":
+            assert result["reason"], result
 
 
 def test_this_machines_own_ipv6_addresses_and_routes_are_unchanged(

@@ -33,3 +33,16 @@ def test_one_file_per_zone_with_the_plans_records(tmp_path: Path) -> None:
     assert f"{relative} IN PTR db1.ventspils.example.internal." in reverse.splitlines()
     # every planned address has both records, routers' legs included
     assert forward.count(" IN AAAA ") == reverse.count(" IN PTR ") == len(PLAN.assignments)
+
+
+def test_the_zones_do_not_depend_on_where_the_site_is_checked_out(tmp_path: Path) -> None:
+    """The DNS server loads these files: a copy of the site elsewhere must not rewrite them."""
+    copy = tmp_path / "elsewhere" / "ipv6-plan.yml"
+    copy.parent.mkdir()
+    copy.write_text((content_root() / "examples" / "site" / "ipv6-plan.yml").read_text())
+    moved = parse_plan(load_yaml_file(copy), ["web1", "db1", "router1", "scratch1"])
+    assert moved.file != PLAN.file
+    here = write_zone_fragments(PLAN, tmp_path / "here")
+    there = write_zone_fragments(moved, tmp_path / "there")
+    for ours, theirs in zip(here, there, strict=True):
+        assert Path(ours["file"]).read_text() == Path(theirs["file"]).read_text()
