@@ -21,7 +21,7 @@ from typing import Any
 
 from cityguard.core.errors import CityguardError, UsageError
 from cityguard.core.exitcodes import ExitCode
-from cityguard.core.process import ProcessError
+from cityguard.core.process import Completed, ProcessError
 from cityguard.core.records import (
     CheckResult,
     Comparison,
@@ -32,6 +32,7 @@ from cityguard.core.records import (
     SubjectKind,
     roll_up_all,
 )
+from cityguard.core.secrets import redact
 from cityguard.drill import manifest as mf
 from cityguard.drill import remote, restic
 from cityguard.drill.alerts import Event, publish
@@ -40,7 +41,7 @@ from cityguard.drill.objectlock import LockPolicy, lifecycle_warnings, lock_prob
 from cityguard.drill.plan import FilesSource, Plan, PostgresSource, load_plans
 from cityguard.drill.progress import DrillProgress, silent
 from cityguard.drill.report import DrillReport, Finding, write_reports
-from cityguard.drill.runner import Hosts, Restic, calendar_problem, restic_path
+from cityguard.drill.runner import LONG, SHORT, Hosts, Restic, calendar_problem, restic_path
 from cityguard.drill.s3 import Bucket
 from cityguard.drill.settings import DrillSettings
 from cityguard.evidence.recorder import Recorder
@@ -128,7 +129,59 @@ def new_set_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + random_tokens.token_hex(3)
 
 
-def backup_run(workspace: Workspace, system: str) -> BackupOutcome:
+@dataclass(frozen=True)
+class BackupClock:
+    """The time limit of one whole backup (the plan's ``backup_timeout`` or ``--timeout``):
+    every restic and SSH call of the backup gets at most what is left of it."""
+
+    limit_s: int
+    started: float = field(default_factory=time.monotonic)
+
+    def left(self, cap: float, what: str) -> float:
+        """Seconds the next call may take (at most ``cap``); none left stops the backup."""
+        left = self.limit_s - (time.monotonic() - self.started)
+        if left <= 0:
+            raise restic.TimedOut(
+                f"{what}: the backup did not finish within {self.limit_s} s; "
+                "this step did not start"
+            )
+        return min(cap, left)
+
+    def restic(
+        self,
+        repo: Restic,
+        args: tuple[str, ...],
+        what: str,
+        *,
+        cap: float = LONG,
+        input_text: str | None = None,
+    ) -> Completed:
+        """``repo.run`` within the limit; stopped at the limit, its error names the limit."""
+        timeout = self.left(cap, what)
+        try:
+            return repo.run(args, what, timeout=timeout, input_text=input_text)
+        except restic.TimedOut as error:
+            if timeout >= cap:  # the call's own limit ran out, not the backup's
+                raise
+            message = restic.stopped_message(what, self.limit_s, error.retries, limit="the backup")
+            raise restic.TimedOut(redact(message), error.retries) from None
+
+    def host(self, hosts: Hosts, host: str, command: str, what: str) -> Completed:
+        """``hosts.run`` within the limit (and SSH's usual one)."""
+        timeout = self.left(SHORT, what)
+        try:
+            return hosts.run(host, command, what, timeout=timeout)
+        except ProcessError as error:
+            if error.failure != "timed-out" or timeout >= SHORT:
+                raise
+            raise restic.TimedOut(
+                f"{what} on {host}: the backup did not finish within {self.limit_s} s; "
+                "the command was stopped"
+            ) from None
+
+
+def backup_run(workspace: Workspace, system: str, timeout_s: int | None = None) -> BackupOutcome:
+    """Back ``system`` up; ``timeout_s`` (``--timeout``) overrides the plan's backup_timeout."""
     area = load_area(workspace)
     plan = pick(area, system)
     subject = system_subject(plan)
@@ -136,24 +189,27 @@ def backup_run(workspace: Workspace, system: str) -> BackupOutcome:
     hosts = Hosts(workspace.inventory)
     run_dir = workspace.new_run_dir("backup")
     set_id = new_set_id()
+    clock = BackupClock(timeout_s or plan.spec.backup_timeout_s)
     started = datetime.now(UTC)
     records: dict[str, mf.SourceRecord] = {}
     with workspace.record(
         f"backup run {plan.system}", plan.source_hosts, run_dir, workspace.selection
     ) as rec:
-        with rec.step("preflight", subject):
-            repo.run(restic.unlock_args(), "removing stale locks", timeout=300)
+        with rec.step("preflight", subject) as step:
+            step.detail = f"time limit {clock.limit_s} s"
+            clock.restic(repo, restic.unlock_args(), "removing stale locks", cap=300)
         for source in plan.spec.sources:
             with rec.step(f"backup {source.name}", subject) as step:
                 if isinstance(source, PostgresSource):
-                    record = _backup_postgres(repo, hosts, plan, source, set_id)
+                    record = _backup_postgres(repo, hosts, plan, source, set_id, clock)
                 else:
-                    record = _backup_files(repo, hosts, plan, source, set_id)
+                    record = _backup_files(repo, hosts, plan, source, set_id, clock)
                 records[source.name] = record
                 step.detail = f"snapshot {record.snapshot[:8]}, {record.bytes} bytes"
         with rec.step("manifest", subject):
             manifest = mf.Manifest(plan.system, set_id, datetime.now(UTC).isoformat(), records)
-            repo.run(
+            clock.restic(
+                repo,
                 restic.backup_stdin_args(
                     mf.manifest_path(plan.system),
                     tags=restic.snapshot_tags(plan.system, set_id, restic.MANIFEST_PART),
@@ -164,7 +220,8 @@ def backup_run(workspace: Workspace, system: str) -> BackupOutcome:
             )
             (run_dir / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
         with rec.step("retention", subject):
-            repo.run(
+            clock.restic(
+                repo,
                 restic.forget_args(plan.system, plan.spec.retention.keep(), prune=True),
                 "applying the retention",
             )
@@ -180,17 +237,31 @@ def backup_run(workspace: Workspace, system: str) -> BackupOutcome:
                 ),
             ]
         )
-        rec.finish(ExitCode.OK, {"set": set_id, "bytes": total, "sources": sorted(records)})
+        rec.finish(
+            ExitCode.OK,
+            {
+                "set": set_id,
+                "bytes": total,
+                "sources": sorted(records),
+                "timeout_s": clock.limit_s,
+            },
+        )
     _publish(area, Event(plan.system, "backup", True, time.time(), run_id=rec.run_id), [])
     return BackupOutcome(rec.run_id, plan.system, set_id, ExitCode.OK, total, duration, records)
 
 
 def _backup_postgres(
-    repo: Restic, hosts: Hosts, plan: Plan, source: PostgresSource, set_id: str
+    repo: Restic,
+    hosts: Hosts,
+    plan: Plan,
+    source: PostgresSource,
+    set_id: str,
+    clock: BackupClock,
 ) -> mf.SourceRecord:
     counts: dict[str, int] = {}
     if source.tables:
-        done = hosts.run(
+        done = clock.host(
+            hosts,
             source.host,
             remote.psql(source.database, source.port, remote.row_counts_query(source.tables)),
             "counting rows",
@@ -199,11 +270,12 @@ def _backup_postgres(
     newest = None
     if source.freshness is not None:
         query = remote.freshness_query(source.freshness.table, source.freshness.column)
-        done = hosts.run(
-            source.host, remote.psql(source.database, source.port, query), "newest row"
+        done = clock.host(
+            hosts, source.host, remote.psql(source.database, source.port, query), "newest row"
         )
         newest = done.stdout.strip() or None
-    globals_done = repo.run(
+    globals_done = clock.restic(
+        repo,
         restic.backup_from_command_args(
             mf.globals_path(plan.system, source.name),
             hosts.ssh(source.host, remote.pg_dumpall_globals(source.port)),
@@ -212,7 +284,8 @@ def _backup_postgres(
         ),
         f"backing up the roles of {source.name} (pg_dumpall --globals-only on {source.host})",
     )
-    dump_done = repo.run(
+    dump_done = clock.restic(
+        repo,
         restic.backup_from_command_args(
             mf.dump_path(plan.system, source.name),
             hosts.ssh(source.host, remote.pg_dump(source.database, source.port)),
@@ -237,15 +310,19 @@ def _backup_postgres(
 
 
 def _backup_files(
-    repo: Restic, hosts: Hosts, plan: Plan, source: FilesSource, set_id: str
+    repo: Restic, hosts: Hosts, plan: Plan, source: FilesSource, set_id: str, clock: BackupClock
 ) -> mf.SourceRecord:
     hashes: dict[str, str] = {}
     if source.sample:
-        done = hosts.run(
-            source.host, remote.sample_hashes(source.paths, source.sample), "hashing a sample"
+        done = clock.host(
+            hosts,
+            source.host,
+            remote.sample_hashes(source.paths, source.sample),
+            "hashing a sample",
         )
         hashes = remote.parse_sha256sum(done.stdout)
-    done = repo.run(
+    done = clock.restic(
+        repo,
         restic.backup_from_command_args(
             mf.tar_path(plan.system, source.name),
             hosts.ssh(source.host, remote.tar_create(source.paths)),

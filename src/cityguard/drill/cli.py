@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from cityguard.config.sections import register_section
+from cityguard.core.arguments import positive_int
 from cityguard.core.context import Context
 from cityguard.core.exitcodes import ExitCode
 
@@ -32,6 +33,13 @@ def register(
     init.set_defaults(func=run_init)
     run = backup_sub.add_parser(
         "run", parents=[common, system, output], help="back the system up now"
+    )
+    run.add_argument(
+        "--timeout",
+        type=positive_int,
+        metavar="SECONDS",
+        help="stop restic and fail the backup if it has not finished after SECONDS "
+        "(default: the plan's backup_timeout, 6h unless it says otherwise)",
     )
     run.set_defaults(func=run_backup)
 
@@ -82,7 +90,7 @@ def run_backup(args: argparse.Namespace, ctx: Context) -> ExitCode:
     from cityguard.drill.view import backup_summary
     from cityguard.workspace import open_workspace
 
-    outcome = backup_run(open_workspace(args.site), args.system)
+    outcome = backup_run(open_workspace(args.site), args.system, args.timeout)
     backup_summary(ctx.out, outcome, args.format)
     return outcome.exit_code
 

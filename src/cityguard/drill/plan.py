@@ -228,6 +228,12 @@ class Schedule(_Model):
     drill: str = Field(description="systemd OnCalendar expression for drills.")
 
 
+#: How long one backup of a system may take unless its plan says otherwise.
+DEFAULT_BACKUP_TIMEOUT = "6h"
+BACKUP_TIMEOUT_MIN_S = 10
+BACKUP_TIMEOUT_MAX_S = 7 * 86400
+
+
 class Restore(_Model):
     target: str = Field(description="Scratch host (inventory) the drill restores onto.")
     directory: str = Field(
@@ -297,6 +303,12 @@ class PlanFile(_Model):
     repository: Repository = Field(description="The restic repository.")
     retention: Retention = Field(description="How many snapshots are kept.")
     schedule: Schedule = Field(description="When backups and drills run.")
+    backup_timeout: str = Field(
+        default=DEFAULT_BACKUP_TIMEOUT,
+        description="The longest one backup may take (e.g. 6h): restic is stopped then and the "
+        "backup fails. A repository that stops answering would otherwise hold it for about 15 "
+        "minutes per request.",
+    )
     restore: Restore = Field(description="Where a drill restores to.")
     verify: list[VerifyStep] = Field(min_length=1, description="How a restore is proven.")
 
@@ -304,6 +316,18 @@ class PlanFile(_Model):
     @classmethod
     def _check_system(cls, value: str) -> str:
         return _name(value)
+
+    @field_validator("backup_timeout")
+    @classmethod
+    def _timeout(cls, value: str) -> str:
+        seconds = parse_duration(value)
+        if not BACKUP_TIMEOUT_MIN_S <= seconds <= BACKUP_TIMEOUT_MAX_S:
+            raise ValueError(f"'{value}' must be between 10s and 7d")
+        return value
+
+    @property
+    def backup_timeout_s(self) -> int:
+        return parse_duration(self.backup_timeout)
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,17 @@ append to ``Repo.base()``; the password never appears in them (restic reads it f
 ``RESTIC_PASSWORD`` in the environment the runner passes). Exit codes are those of the pinned
 version (0.17 and later): 10 repository missing, 11 lock failed, 12 wrong password, 3 a source
 could not be read (the snapshot exists but is incomplete); any other non-zero code is a failure.
+
+A repository that stops answering does not end restic: it repeats each failed request for about
+15 minutes, printing one plain line per attempt on standard error (also with ``--json``). When
+cityguard stops it at its time limit, ``parse_retries`` counts those lines and
+``stopped_message`` says in one line what happened.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -285,6 +291,64 @@ def exit_message(stderr: str) -> str | None:
     return lines[-1].removeprefix("Fatal: ") if lines else None
 
 
+# --- a restic stopped at its time limit --------------------------------------------------------
+
+#: restic 0.19's line for a backend request it repeats, e.g. ``Save(<data/798e3df6c9>) returned
+#: error, retrying after 1.009245942s: client.PutObject: Put "http://...": dial tcp ...``.
+_RETRYING = re.compile(
+    r"^(?P<request>\S.*?) returned error, retrying after (?P<delay>\S+): (?P<error>.+)$"
+)
+#: Go's ``url.Error`` prefix (``Put "http://host/bucket/data/79/798e...": ``): the object's URL
+#: says nothing the operator needs and would make the line long.
+_URL_ERROR = re.compile(r'\b[A-Z]+[a-z]* "[a-z][a-z0-9+.-]*://[^"]*": ')
+
+
+@dataclass(frozen=True)
+class Retries:
+    """The repeated backend requests restic reported in the output cityguard kept of it.
+
+    ``complete`` is False when only the end of the output was kept: ``count`` is then the
+    number seen there, a lower bound."""
+
+    count: int = 0
+    last_error: str | None = None
+    complete: bool = True
+
+
+def short_backend_error(text: str) -> str:
+    """A backend error without the object URLs Go puts in it (``client.PutObject: dial tcp
+    127.0.0.1:9000: connect: connection refused``), on one line."""
+    return " ".join(_URL_ERROR.sub("", text).split())
+
+
+def parse_retries(lines: Iterable[str], *, complete: bool = True) -> Retries:
+    """Count restic's ``... returned error, retrying after ...`` lines; the last one's error."""
+    count = 0
+    last: str | None = None
+    for line in lines:
+        found = _RETRYING.match(line.strip())
+        if found:
+            count += 1
+            last = short_backend_error(found["error"])
+    return Retries(count, last, complete)
+
+
+def stopped_message(what: str, seconds: float, retries: Retries, *, limit: str = "restic") -> str:
+    """One line for a restic stopped because ``limit`` (``restic`` or ``the backup``) did not
+    finish within ``seconds``; with the retries seen, the repository stopped answering."""
+    shown = f"{seconds:.0f}" if seconds >= 10 or seconds == int(seconds) else f"{seconds:.1f}"
+    within = f"{limit} did not finish within {shown} s"
+    if not retries.count:
+        return f"{what}: {within}; restic was stopped"
+    bound = "" if retries.complete else "at least "
+    plural = "retry" if retries.count == 1 else "retries"
+    last = f" (last error: {retries.last_error})" if retries.last_error else ""
+    return (
+        f"{what}: the repository stopped answering: {within}; restic was stopped after "
+        f"{bound}{retries.count} {plural}{last}"
+    )
+
+
 # --- exit codes ------------------------------------------------------------------------------
 
 
@@ -312,6 +376,14 @@ class WrongPassword(ResticError):
 
 class SourceUnreadable(ResticError):
     pass
+
+
+class TimedOut(ResticError):
+    """restic did not finish within its time limit and was stopped (exit code 3)."""
+
+    def __init__(self, message: str, retries: Retries | None = None) -> None:
+        super().__init__(message)
+        self.retries = retries or Retries()
 
 
 _TYPED: dict[int, tuple[type[ResticError], str]] = {

@@ -16,7 +16,7 @@ from typing import Any
 
 from cityguard.config.inventory import Inventory
 from cityguard.config.paths import cache_dir
-from cityguard.core.process import Completed, ProcessError, run
+from cityguard.core.process import TAIL_LINES, Completed, ProcessError, run
 from cityguard.core.secrets import SecretRef, redact
 from cityguard.drill import remote, restic
 from cityguard.drill.plan import Plan
@@ -58,6 +58,13 @@ def next_elapses(expression: str, count: int = 3) -> list[str]:
     ]
 
 
+def timed_out(what: str, timeout: float, output_tail: Sequence[str]) -> restic.TimedOut:
+    """The error for a restic that ``run`` stopped at ``timeout``: the retries are counted in
+    the end of its output that ``ProcessError`` keeps (all of it when shorter than that)."""
+    retries = restic.parse_retries(output_tail, complete=len(output_tail) < TAIL_LINES)
+    return restic.TimedOut(redact(restic.stopped_message(what, timeout, retries)), retries)
+
+
 @dataclass
 class Restic:
     """One repository, with its password (and S3 keys) read from their references when used."""
@@ -89,7 +96,8 @@ class Restic:
         timeout: float = LONG,
         input_text: str | None = None,
     ) -> Completed:
-        """Run restic; a non-zero exit code raises its typed error (restic.error_for)."""
+        """Run restic; a non-zero exit code raises its typed error (restic.error_for), and
+        one still running after ``timeout`` seconds is stopped and raises restic.TimedOut."""
         argv = [*self.repo.base(), *args]
         try:
             done = run(
@@ -106,6 +114,8 @@ class Restic:
                     f"{what}: restic not found at {self.repo.binary} "
                     "(run tools/components/restic.sh, or set drill.restic)"
                 ) from None
+            if error.failure == "timed-out":
+                raise timed_out(what, timeout, error.output_tail) from None
             raise
         if not done.ok:
             failure = restic.error_for(done.returncode, done.stderr, what)
