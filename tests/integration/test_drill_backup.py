@@ -50,20 +50,25 @@ def site_copy(tmp_path: Path, lab: Any, plan: str, edit: Any) -> Path:
 
 
 @contextlib.contextmanager
-def cabled_into_the_data_segment(lab: Any) -> Iterator[None]:
-    """A mistake the drill must catch: scratch1's cable moved from the recovery segment's
-    switch to db1's, with an address there, so it can reach the sources again."""
+def patched_into_the_data_segment(lab: Any) -> Iterator[None]:
+    """A mistake the drill must catch: a patch cable between the recovery segment's switch and
+    db1's, and an address of db1's segment on scratch1, so it can reach the sources again.
+    The cable's ends are named like a lab host's veths, so a lab teardown removes them too."""
     hosts = {h.name: h for h in lab.lab.hosts}
     scratch, db = hosts["scratch1"].links[0], hosts["db1"].links[0]
     data = next(n for n in lab.lab.networks if n.name == db.network)
     address = f"{data.prefix[200]}/{data.prefix.prefixlen}"
-    subprocess.run(["ip", "link", "set", scratch.outside, "master", data.bridge], check=True)
+    ends = (f"cg{lab.lab.lab_id}h99v0", f"cg{lab.lab.lab_id}h99v1")
     lab.ssh("scratch1", f"ip addr add {address} dev {scratch.interface}")
     try:
+        subprocess.run(["ip", "link", "add", ends[0], "type", "veth", "peer", "name", ends[1]],
+                       check=True)  # fmt: skip
+        for end, bridge in zip(ends, (data.bridge, scratch.bridge), strict=True):
+            subprocess.run(["ip", "link", "set", end, "master", bridge, "up"], check=True)
         yield
     finally:
+        subprocess.run(["ip", "link", "delete", ends[0]], check=False)
         lab.ssh("scratch1", f"ip addr del {address} dev {scratch.interface}")
-        subprocess.run(["ip", "link", "set", scratch.outside, "master", scratch.bridge], check=True)
 
 
 @pytest.fixture(scope="module")
@@ -276,7 +281,7 @@ def test_restore_onto_a_source_host_is_refused(backed_up: Any, tmp_path: Path) -
 
 
 def test_target_that_reaches_the_sources_is_refused(backed_up: Any) -> None:
-    with cabled_into_the_data_segment(backed_up):
+    with patched_into_the_data_segment(backed_up):
         code, out, err = run_cli(
             "drill", "run", "citizen-portal", "--site", str(backed_up.site_file)
         )
