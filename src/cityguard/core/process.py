@@ -56,7 +56,9 @@ class ProcessError(CityguardError):
     ``str(error)`` is one line, ``<what>: <reason>``: the reason is the last line the program
     wrote (standard error, else standard output), else its exit code, else why it could not
     start or that it timed out. ``returncode`` is None when the program never finished.
-    ``output_tail`` keeps the last few lines for a log or a closer look. All of it is redacted.
+    ``output_tail`` keeps the last few lines for a log or a closer look, ``errors`` every line
+    of standard error (a caller may count what a program reported, e.g. retries, before it was
+    stopped). All of it is redacted.
     """
 
     def __init__(
@@ -68,6 +70,7 @@ class ProcessError(CityguardError):
         failure: Failure,
         returncode: int | None = None,
         output_tail: Sequence[str] = (),
+        errors: Sequence[str] = (),
     ) -> None:
         self.what = redact(what)
         self.reason = redact(" ".join(reason.split("\n")).strip())
@@ -75,6 +78,7 @@ class ProcessError(CityguardError):
         self.failure: Failure = failure
         self.returncode = returncode
         self.output_tail = tuple(redact(line) for line in output_tail)
+        self.errors = tuple(redact(line) for line in errors)
         super().__init__(f"{self.what}: {self.reason}")
 
 
@@ -119,6 +123,7 @@ def run(
                 argv=command,
                 failure="timed-out",
                 output_tail=tail,
+                errors=_text(exc.stderr).splitlines(),
             )
         ) from None
     except OSError as exc:
@@ -135,6 +140,7 @@ def run(
                 failure="failed",
                 returncode=result.returncode,
                 output_tail=tail,
+                errors=result.stderr.splitlines(),
             )
         )
     return result

@@ -58,10 +58,16 @@ def next_elapses(expression: str, count: int = 3) -> list[str]:
     ]
 
 
-def timed_out(what: str, timeout: float, output_tail: Sequence[str]) -> restic.TimedOut:
+def timed_out(
+    what: str, timeout: float, output_tail: Sequence[str], errors: Sequence[str] = ()
+) -> restic.TimedOut:
     """The error for a restic that ``run`` stopped at ``timeout``: the retries are counted in
-    the end of its output that ``ProcessError`` keeps (all of it when shorter than that)."""
-    retries = restic.parse_retries(output_tail, complete=len(output_tail) < TAIL_LINES)
+    everything it wrote on standard error, else in the end of its output that
+    ``ProcessError`` keeps (a lower bound when that end is full)."""
+    if errors:
+        retries = restic.parse_retries(errors)
+    else:
+        retries = restic.parse_retries(output_tail, complete=len(output_tail) < TAIL_LINES)
     return restic.TimedOut(redact(restic.stopped_message(what, timeout, retries)), retries)
 
 
@@ -115,7 +121,7 @@ class Restic:
                     "(run tools/components/restic.sh, or set drill.restic)"
                 ) from None
             if error.failure == "timed-out":
-                raise timed_out(what, timeout, error.output_tail) from None
+                raise timed_out(what, timeout, error.output_tail, error.errors) from None
             raise
         if not done.ok:
             failure = restic.error_for(done.returncode, done.stderr, what)

@@ -14,7 +14,7 @@ from cityguard import cli
 from cityguard.config import content_root
 from cityguard.config.errors import ConfigError
 from cityguard.config.inventory import load_inventory
-from cityguard.core.process import TAIL_LINES
+from cityguard.core.process import TAIL_LINES, ProcessError, run
 from cityguard.core.secrets import SecretRef, forget_secrets
 from cityguard.drill import restic
 from cityguard.drill.action import BackupClock
@@ -96,6 +96,17 @@ def test_timed_out_counts_in_the_tail_and_knows_when_it_is_only_the_end() -> Non
     )
     assert f"after at least {TAIL_LINES} retries" in str(full)
     assert full.exit_code == 3
+    every = timed_out("backing up x", 30, [SAVE] * TAIL_LINES, [STATUS, *[SAVE] * 23])
+    assert every.retries.count == 23 and every.retries.complete
+    assert "after 23 retries" in str(every)
+
+
+def test_a_timed_out_program_keeps_all_it_wrote_on_standard_error() -> None:
+    script = "for i in $(seq 23); do echo retry $i >&2; done; sleep 30"
+    with pytest.raises(ProcessError) as failed:
+        run(["sh", "-c", script], what="retrying", timeout=2)
+    assert len(failed.value.output_tail) == TAIL_LINES
+    assert failed.value.errors == tuple(f"retry {i}" for i in range(1, 24))
 
 
 def test_timed_out_message_is_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
