@@ -46,7 +46,7 @@ lint: setup
 	$(VENV)/bin/ruff check src tests checks bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
-	cd playbooks && PATH=$(abspath $(VENV))/bin:$$PATH ansible-lint --offline -q harden.yml ipv6.yml
+	cd playbooks && PATH=$(abspath $(VENV))/bin:$$PATH ansible-lint --offline -q harden.yml ipv6.yml backup.yml
 
 bench: setup
 	for b in cli_startup lab check_speed harden_speed lynis_index eidas; do $(VENV)/bin/python bench/$$b.py || exit 1; done

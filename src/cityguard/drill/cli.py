@@ -43,6 +43,23 @@ def register(
     )
     run.set_defaults(func=run_backup)
 
+    deploy = backup_sub.add_parser(
+        "deploy",
+        parents=[common],
+        help="put the backups of source-host plans on their hosts (restic, agent, credentials, "
+        "timer)",
+    )
+    deploy.add_argument(
+        "systems",
+        nargs="*",
+        metavar="SYSTEM",
+        help="systems to deploy (default: every plan with backup_runs_on: source-host)",
+    )
+    deploy.add_argument(
+        "--check", action="store_true", help="show what would change; change nothing"
+    )
+    deploy.set_defaults(func=run_deploy)
+
     offsite = backup_sub.add_parser(
         "offsite",
         parents=[common, system],
@@ -92,6 +109,16 @@ def run_backup(args: argparse.Namespace, ctx: Context) -> ExitCode:
 
     outcome = backup_run(open_workspace(args.site), args.system, args.timeout)
     backup_summary(ctx.out, outcome, args.format)
+    return outcome.exit_code
+
+
+def run_deploy(args: argparse.Namespace, ctx: Context) -> ExitCode:
+    from cityguard.drill.deploy import backup_deploy
+    from cityguard.workspace import open_workspace
+
+    outcome = backup_deploy(open_workspace(args.site), args.systems, check=args.check)
+    for line in outcome.lines:
+        ctx.out.print(line, markup=False, highlight=False)
     return outcome.exit_code
 
 

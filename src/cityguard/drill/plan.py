@@ -9,11 +9,13 @@ names are unique, schedules are valid systemd calendar expressions.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -309,6 +311,12 @@ class PlanFile(_Model):
         "backup fails. A repository that stops answering would otherwise hold it for about 15 "
         "minutes per request.",
     )
+    backup_runs_on: Literal["control-node", "source-host"] = Field(
+        default="control-node",
+        description="Where scheduled backups run: the control node pulls the sources over SSH "
+        "(the sources hold no repository password), or the source host pushes to an S3 "
+        "repository (playbooks/backup.yml, deployed by `cityguard backup deploy`).",
+    )
     restore: Restore = Field(description="Where a drill restores to.")
     verify: list[VerifyStep] = Field(min_length=1, description="How a restore is proven.")
 
@@ -441,6 +449,8 @@ def _cross_problems(
             problems.append(
                 doc.problem(where, f"'{target}' is not in the scratch group '{scratch_group}'")
             )
+    if spec.backup_runs_on == "source-host":
+        problems += _push_problems(doc, spec)
     kinds = {source.name: source.kind for source in spec.sources}
     wanted = {"sql": "postgresql", "row-counts": "postgresql", "file-hashes": "files"}
     for index, step in enumerate(spec.verify):
@@ -461,6 +471,49 @@ def _cross_problems(
                 )
             )
     return problems
+
+
+def _push_problems(doc: YamlDocument, spec: PlanFile) -> list[ConfigProblem]:
+    """A source host can push only its own sources, and only to a repository it can reach."""
+    problems: list[ConfigProblem] = []
+    where: KeyPath = ("backup_runs_on",)
+    hosts = sorted({source.host for source in spec.sources})
+    if len(hosts) > 1:
+        problems.append(
+            doc.problem(
+                where,
+                f"'source-host' needs every source on one host; they are on {', '.join(hosts)}",
+            )
+        )
+    s3 = spec.repository.s3
+    if s3 is None:
+        problems.append(
+            doc.problem(
+                where,
+                "'source-host' needs repository.s3: a source host cannot reach a local path "
+                "on the backup host",
+            )
+        )
+    elif _is_loopback(s3.endpoint):
+        problems.append(
+            doc.problem(
+                ("repository", "s3", "endpoint"),
+                f"{s3.endpoint} is the loopback address, which on the source host is not the "
+                "S3 server; give an address the source host reaches",
+            )
+        )
+    return problems
+
+
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+
+def _is_loopback(endpoint: str) -> bool:
+    host = urlsplit(endpoint).hostname or ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host in LOOPBACK_NAMES
 
 
 def _tables_of(spec: PlanFile, name: str) -> list[str]:

@@ -12,6 +12,10 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+# the host-side backup agent reads what a backup records with the same parsers
+from cityguard.hostside.cityguard_backup_agent import parse_row_counts as parse_row_counts
+from cityguard.hostside.cityguard_backup_agent import parse_sha256sum as parse_sha256sum
+
 PG_USER = "postgres"
 
 
@@ -82,10 +86,6 @@ def parse_rows(output: str) -> list[list[str]]:
     return [line.split("|") for line in output.strip().splitlines() if line.strip()]
 
 
-def parse_row_counts(output: str) -> dict[str, int]:
-    return {row[0]: int(row[1]) for row in parse_rows(output) if len(row) == 2}
-
-
 def tar_create(paths: Sequence[str]) -> str:
     """A tar stream of ``paths`` (absolute) on standard output, with numeric owners."""
     relative = [p.lstrip("/") or "." for p in paths]
@@ -99,16 +99,6 @@ def sample_hashes(paths: Sequence[str], count: int) -> str:
     quoted = " ".join(shlex.quote(p) for p in paths)
     script = f"find {quoted} -type f -print0 | shuf -z -n {int(count)} | xargs -0 -r sha256sum --"
     return as_root(script)
-
-
-def parse_sha256sum(output: str) -> dict[str, str]:
-    """``hash  path`` lines → {path: hash}."""
-    found: dict[str, str] = {}
-    for line in output.splitlines():
-        digest, sep, path = line.partition("  ")
-        if sep and len(digest) == 64:
-            found[path] = digest
-    return found
 
 
 def hashes_under(directory: str, paths: Sequence[str]) -> str:

@@ -153,9 +153,24 @@ class Hosts:
         return remote.ssh_argv(self.vars(host), host, command)
 
     def run(
-        self, host: str, command: str, what: str, *, timeout: float = SHORT, check: bool = True
+        self,
+        host: str,
+        command: str,
+        what: str,
+        *,
+        timeout: float = SHORT,
+        check: bool = True,
+        input_text: str | None = None,
     ) -> Completed:
-        return run(self.ssh(host, command), what=f"{what} on {host}", timeout=timeout, check=check)
+        """``command`` on the host; ``input_text`` is its standard input (a secret goes there,
+        never into the command line)."""
+        return run(
+            self.ssh(host, command),
+            what=f"{what} on {host}",
+            timeout=timeout,
+            check=check,
+            input_text=input_text,
+        )
 
     def copy(self, host: str, local: Path, destination: str, what: str) -> None:
         argv = remote.scp_argv(self.vars(host), host, str(local), destination)

@@ -13,6 +13,7 @@ from pathlib import Path
 from cityguard.core.records import Subject, SubjectKind
 from cityguard.drill import units
 from cityguard.drill.action import load_area
+from cityguard.drill.plan import Plan
 from cityguard.drill.runner import next_elapses
 from cityguard.workspace import Workspace
 
@@ -88,8 +89,14 @@ def next_runs(workspace: Workspace, count: int = 3) -> list[tuple[str, str, str,
     for system, plan in sorted(area.plans.items()):
         for kind in ("backup", "drill"):
             expression = getattr(plan.spec.schedule, kind)
-            found.append((system, kind, expression, next_elapses(expression, count)))
+            where = f" on {plan.source_hosts[0]}" if _pushed(plan, kind) else ""
+            found.append((system, kind + where, expression, next_elapses(expression, count)))
     return found
+
+
+def _pushed(plan: Plan, kind: str) -> bool:
+    """A backup its source host runs from its own timer (`cityguard backup deploy`)."""
+    return kind == "backup" and plan.spec.backup_runs_on == "source-host"
 
 
 def install_timers(workspace: Workspace, site: Path, unit_dir: str) -> list[str]:
@@ -103,6 +110,9 @@ def install_timers(workspace: Workspace, site: Path, unit_dir: str) -> list[str]
     for system, plan in sorted(area.plans.items()):
         for kind in ("backup", "drill"):
             name = units.unit_name(kind, system)
+            if _pushed(plan, kind):
+                written.append(f"{name}: runs on {plan.source_hosts[0]} (cityguard backup deploy)")
+                continue
             expression = getattr(plan.spec.schedule, kind)
             service = units.service(kind, system, program, site.resolve())
             (directory / f"{name}.service").write_text(service, encoding="utf-8")

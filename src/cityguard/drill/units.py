@@ -1,4 +1,5 @@
-"""systemd units that run backups and drills on the control node, from the plans' schedules.
+"""systemd units that run backups and drills, from the plans' schedules: on the control node,
+or (a backup with ``backup_runs_on: source-host``) on the source host.
 
 Pure: unit file text only. ``cityguard drill schedule`` writes them (``--unit-dir``, default
 /etc/systemd/system) and ``--list`` shows the next runs from ``systemd-analyze calendar``. The
@@ -29,6 +30,24 @@ def service(kind: str, system: str, cityguard: str, site: Path) -> str:
         "Type=oneshot\n"
         f"EnvironmentFile=-{ENV_FILE}\n"
         f"ExecStart={shlex.join(command)}\n"
+        "Nice=10\n"
+        "IOSchedulingClass=idle\n"
+    )
+
+
+def agent_service(system: str, python: str, agent: str, job: str, credentials: str) -> str:
+    """The service a source host's timer starts (``backup_runs_on: source-host``): the agent
+    with the system's job and root-only credentials file; a failure shows in its journal and
+    as a failed unit."""
+    return (
+        "[Unit]\n"
+        f"Description=cityguard backup of {system} (pushed from this host)\n"
+        "After=network-online.target\n"
+        "Wants=network-online.target\n\n"
+        "[Service]\n"
+        "Type=oneshot\n"
+        f"ExecStart={shlex.join([python, agent, job, credentials])}\n"
+        "PrivateTmp=true\n"
         "Nice=10\n"
         "IOSchedulingClass=idle\n"
     )
