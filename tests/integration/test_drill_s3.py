@@ -46,12 +46,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start(data: Path, port: int) -> subprocess.Popen[bytes]:
+def start(data: Path, port: int, address: str = "127.0.0.1") -> subprocess.Popen[bytes]:
+    """Versity Gateway on ``address`` (loopback, or this machine's end of a lab bridge)."""
     (data / "objects").mkdir(parents=True, exist_ok=True)
     (data / "versions").mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "ROOT_ACCESS_KEY_ID": ACCESS, "ROOT_SECRET_ACCESS_KEY": SECRET}
     process = subprocess.Popen(
-        [str(VERSITY), "--port", f"127.0.0.1:{port}", "posix", "--versioning-dir",
+        [str(VERSITY), "--port", f"{address}:{port}", "posix", "--versioning-dir",
          str(data / "versions"), str(data / "objects")],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -61,7 +62,7 @@ def start(data: Path, port: int) -> subprocess.Popen[bytes]:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
+            if sock.connect_ex((address, port)) == 0:
                 return process
         if process.poll() is not None:
             break

@@ -1,6 +1,8 @@
 """`cityguard drill status`: per system, the last backup's age against the RPO target, the last
 drill's result and RTO, and the next scheduled backup and drill. Read from the evidence store
-and the plans only: no repository or host is contacted."""
+and the plans; only a system whose source host pushes its own backups (``backup_runs_on:
+source-host``), which the evidence store does not see, has its newest complete backup set read
+from its repository."""
 
 from __future__ import annotations
 
@@ -10,9 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cityguard.core.errors import CityguardError
 from cityguard.core.records import Subject, SubjectKind
-from cityguard.drill import units
-from cityguard.drill.action import load_area
+from cityguard.drill import restic, units
+from cityguard.drill.action import DrillArea, load_area, restic_for
 from cityguard.drill.plan import Plan
 from cityguard.drill.runner import next_elapses
 from cityguard.workspace import Workspace
@@ -31,6 +34,8 @@ class StatusRow:
     last_rto_s: float | None
     next_backup: str | None
     next_drill: str | None
+    backup_on: str = "control node"  # or the source host that pushes its own backups
+    backup_problem: str | None = None  # why the pushed backups could not be read
 
     @property
     def rpo_met(self) -> bool | None:
@@ -53,17 +58,22 @@ def drill_status(workspace: Workspace) -> list[StatusRow]:
             ]
             rto = store.measurement_series("rto_s", Subject(SubjectKind.SYSTEM, system), limit=1)
             last_good = good[0] if good else None
+            last_at = last_good.started_at if last_good else None
+            last_ok = (backups[0].exit_code == 0) if backups else None
+            backup_on, problem = "control node", None
+            if plan.spec.backup_runs_on == "source-host":
+                backup_on = plan.source_hosts[0]
+                last_at, problem = _pushed_backup_time(workspace, area, plan)
+                last_ok = None if last_at is None else True
             last_drill = drills[0] if drills else None
             rows.append(
                 StatusRow(
                     system=system,
                     rpo_target_s=plan.spec.targets.rpo_s,
                     rto_target_s=plan.spec.targets.rto_s,
-                    last_backup_at=last_good.started_at if last_good else None,
-                    last_backup_ok=(backups[0].exit_code == 0) if backups else None,
-                    backup_age_s=(now - last_good.started_at).total_seconds()
-                    if last_good
-                    else None,
+                    last_backup_at=last_at,
+                    last_backup_ok=last_ok,
+                    backup_age_s=(now - last_at).total_seconds() if last_at else None,
                     last_drill_at=last_drill.started_at if last_drill else None,
                     last_drill_result=(
                         {0: "pass", 1: "fail"}.get(last_drill.exit_code or 0, "error")
@@ -73,9 +83,25 @@ def drill_status(workspace: Workspace) -> list[StatusRow]:
                     last_rto_s=rto[-1].measurement.value if rto else None,
                     next_backup=_first(next_elapses(plan.spec.schedule.backup, 1)),
                     next_drill=_first(next_elapses(plan.spec.schedule.drill, 1)),
+                    backup_on=backup_on,
+                    backup_problem=problem,
                 )
             )
     return rows
+
+
+def _pushed_backup_time(
+    workspace: Workspace, area: DrillArea, plan: Plan
+) -> tuple[datetime | None, str | None]:
+    """When the newest complete set a source host pushed was taken (its manifest's time), or
+    why the repository could not say."""
+    try:
+        snapshots = restic_for(workspace, area, plan).snapshots(
+            [f"{restic.TAG_SYSTEM}{plan.system}", f"{restic.TAG_PART}{restic.MANIFEST_PART}"]
+        )
+    except CityguardError as error:
+        return None, str(error)
+    return (max(s.time for s in snapshots), None) if snapshots else (None, None)
 
 
 def _first(values: list[str]) -> str | None:

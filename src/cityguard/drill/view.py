@@ -94,9 +94,14 @@ def status_table(console: Console, rows: list[StatusRow], fmt: str = "table") ->
             if r.last_rto_s is None
             else f"{format_duration(r.last_rto_s)} / {format_duration(r.rto_target_s)}"
         )
+        last = r.last_backup_at.isoformat(timespec="seconds") if r.last_backup_at else "never"
+        if r.backup_problem:
+            last = f"unknown: {r.backup_problem}"
+        if r.backup_on != "control node":
+            last += f" (pushed by {r.backup_on})"
         table.add_row(
             r.system,
-            r.last_backup_at.isoformat(timespec="seconds") if r.last_backup_at else "never",
+            last,
             age,
             r.last_drill_result or "never",
             rto,

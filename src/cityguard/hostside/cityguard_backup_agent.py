@@ -163,17 +163,37 @@ class Agent:
         return record
 
 
-def failure_line(what: str, returncode: int, stderr: str) -> str:
-    """One line: what failed, the exit code, restic's last error and how often it retried."""
+def _stderr_gist(stderr: str) -> tuple[int, str]:
+    """How often restic retried a backend request, and its last other error line."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     retries = sum(RETRY_MARKER in line for line in lines)
     errors = [line for line in lines if RETRY_MARKER not in line]
-    last = (errors or lines or ["no error output"])[-1]
+    return retries, (errors or lines or ["no error output"])[-1]
+
+
+def failure_line(what: str, returncode: int, stderr: str) -> str:
+    """One line: what failed, the exit code, restic's last error and how often it retried."""
+    retries, last = _stderr_gist(stderr)
     extra = f" after {retries} retries" if retries else ""
     return f"{what}: exit code {returncode}{extra}: {last}"
 
 
-def subprocess_runner(env: dict[str, str]) -> Runner:
+def stopped_line(what: str, limit_s: float, stderr: str) -> str:
+    """One line for a command stopped at the backup's time limit (a repository that stops
+    answering makes restic retry each request for about 15 minutes)."""
+    retries, last = _stderr_gist(stderr)
+    if not retries:
+        return f"{what}: stopped at the backup's time limit ({limit_s:.0f} s)"
+    return (
+        f"{what}: the repository stopped answering: stopped at the backup's time limit "
+        f"({limit_s:.0f} s) after {retries} retries (last: {last})"
+    )
+
+
+def subprocess_runner(env: dict[str, str], limit_s: float) -> Runner:
+    """Runs commands with the credentials in their environment; ``limit_s`` is the whole
+    backup's time limit, named when a command is stopped at it."""
+
     def run(argv: list[str], what: str, input_text: str | None, timeout: float) -> str:
         try:
             done = subprocess.run(
@@ -186,9 +206,11 @@ def subprocess_runner(env: dict[str, str]) -> Runner:
                 check=False,
                 start_new_session=True,
             )
-        except subprocess.TimeoutExpired:
-            limit = f"{what}: stopped after {timeout:.0f} s (the backup's time limit)"
-            raise AgentError(limit) from None
+        except subprocess.TimeoutExpired as stopped:
+            stderr = stopped.stderr or ""
+            if isinstance(stderr, bytes):
+                stderr = stderr.decode("utf-8", "replace")
+            raise AgentError(stopped_line(what, limit_s, stderr)) from None
         except OSError as exc:
             raise AgentError(f"{what}: {argv[0]}: {exc.strerror}") from None
         if done.returncode != 0:
@@ -224,7 +246,8 @@ def main(argv: list[str]) -> int:
             "LANG": "C.UTF-8",
         }
         env.update({str(k): str(v) for k, v in credentials.items()})
-        agent = Agent(job, subprocess_runner(env), float(job.get("timeout_s", 6 * 3600)))
+        limit_s = float(job.get("timeout_s", 6 * 3600))
+        agent = Agent(job, subprocess_runner(env, limit_s), limit_s)
         agent.backup(datetime.now(UTC_ZONE), lambda line: print(line, flush=True))
     except AgentError as error:
         print(f"backup of {argv[1]} failed: {error}", file=sys.stderr)
