@@ -266,3 +266,85 @@ def test_backup_offsite_command_sets_up_then_reports_a_weakened_bucket(  # type:
     assert SECRET not in text
     evidence = (tmp_path / "state" / "evidence.sqlite").read_bytes().decode("latin-1")
     assert SECRET not in evidence and "CG-DR-005" in evidence
+
+
+def test_undelete_restores_only_what_was_deleted_since_the_incident(  # type: ignore[no-untyped-def]
+    server: S3Server, keys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An attacker deletes every current object of the repository; `backup undelete --since`
+    removes only the delete markers made since then, so the repository opens again, while the
+    snapshot restic itself forgot before the incident stays forgotten."""
+    import contextlib
+    import io
+    import shutil
+    from datetime import UTC, datetime
+
+    import yaml
+
+    from cityguard import cli
+    from cityguard.config import content_root
+
+    site_dir = tmp_path / "site"
+    shutil.copytree(content_root() / "examples" / "site", site_dir)
+    plan_path = site_dir / "plans" / "citizen-portal.yml"
+    plan = yaml.safe_load(plan_path.read_text())
+    s3 = {"endpoint": server.endpoint, "bucket": "cg-attacked", "prefix": "portal",
+          "access_key_env": "CG_TEST_S3_ACCESS", "secret_key_env": "CG_TEST_S3_SECRET"}  # fmt: skip
+    plan["repository"] = {"s3": s3, "password_env": "CG_TEST_RESTIC_PASSWORD"}
+    plan_path.write_text(yaml.safe_dump(plan, sort_keys=False))
+    monkeypatch.setenv("CITYGUARD_STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("CG_TEST_RESTIC_PASSWORD", "undelete-pw-77c2")
+    bucket(server, keys, "cg-attacked").ensure(POLICY)
+    repo = Restic(
+        restic.Repo(
+            f"s3:{server.endpoint}/cg-attacked/portal", str(restic.restic_binary(cache_dir()))
+        ),
+        SecretRef.env("CG_TEST_RESTIC_PASSWORD"),
+        *keys,
+    )
+    repo.run(restic.init_args(), "init", timeout=120)
+    made = []
+    for set_id in ("old", "kept"):
+        tags = restic.snapshot_tags("citizen-portal", set_id, "manifest")
+        done = repo.run(
+            restic.backup_stdin_args("/m.json", tags=tags, host="citizen-portal"),
+            "backup",
+            input_text=set_id,
+        )
+        made.append(restic.parse_backup(done.stdout).snapshot_id)
+    repo.run(("forget", made[0]), "forget")  # restic's own delete, before the incident
+    time.sleep(1.5)  # the server dates versions to the second
+    incident = datetime.now(UTC)
+    time.sleep(1.5)
+    client = raw_client(server)
+    current = client.list_objects_v2(Bucket="cg-attacked", Prefix="portal/")["Contents"]  # type: ignore[attr-defined]
+    for item in current:
+        client.delete_object(Bucket="cg-attacked", Key=item["Key"])  # type: ignore[attr-defined]
+    with pytest.raises(restic.ResticError):
+        repo.snapshots(["cg-system=citizen-portal"])
+
+    def run(*args: str) -> tuple[int, str]:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            code = cli.main(
+                ["backup", "undelete", "citizen-portal", "--site", str(site_dir / "site.yml"),
+                 "--since", incident.isoformat(), *args]
+            )  # fmt: skip
+        return code, out.getvalue()
+
+    code, text = run("--check")
+    assert code == 0, text
+    # restic's own deletes before the incident (its locks, the forgotten snapshot) stay
+    older = int(text.split()[2]) - len(current)
+    assert text.startswith(f"{len(current)} of ") and older >= 2, text
+    assert "would restore portal/config" in text
+    assert f"portal/snapshots/{made[0]}" not in text and "portal/locks/" not in text
+    code, text = run()
+    assert code == 0, text
+    assert "citizen-portal: the repository opens: 1 snapshots" in text, text
+    assert [s.id for s in repo.snapshots(["cg-system=citizen-portal"])] == [made[1]]
+    assert "undelete-pw-77c2" not in text and SECRET not in text
+    code, text = run("--since", "2026-12-03T06:00:00")  # argparse: the last --since wins
+    assert code == 2 and text.strip() == (
+        "--since: '2026-12-03T06:00:00' has no time zone (e.g. 2026-12-03T06:00:00Z)"
+    ), text

@@ -60,6 +60,21 @@ def register(
     )
     deploy.set_defaults(func=run_deploy)
 
+    undelete = backup_sub.add_parser(
+        "undelete",
+        parents=[common, system],
+        help="undo the deletes made in the S3 repository since an incident (delete markers)",
+    )
+    undelete.add_argument(
+        "--since",
+        required=True,
+        metavar="TIME",
+        help="the incident's start, ISO 8601 with a zone (2026-12-03T06:00:00Z); older delete "
+        "markers are restic's own and stay",
+    )
+    undelete.add_argument("--check", action="store_true", help="list what would be restored")
+    undelete.set_defaults(func=run_undelete)
+
     offsite = backup_sub.add_parser(
         "offsite",
         parents=[common, system],
@@ -117,6 +132,17 @@ def run_deploy(args: argparse.Namespace, ctx: Context) -> ExitCode:
     from cityguard.workspace import open_workspace
 
     outcome = backup_deploy(open_workspace(args.site), args.systems, check=args.check)
+    for line in outcome.lines:
+        ctx.out.print(line, markup=False, highlight=False)
+    return outcome.exit_code
+
+
+def run_undelete(args: argparse.Namespace, ctx: Context) -> ExitCode:
+    from cityguard.drill.undelete import backup_undelete, parse_since
+    from cityguard.workspace import open_workspace
+
+    since = parse_since(args.since)
+    outcome = backup_undelete(open_workspace(args.site), args.system, since, check=args.check)
     for line in outcome.lines:
         ctx.out.print(line, markup=False, highlight=False)
     return outcome.exit_code

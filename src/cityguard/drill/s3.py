@@ -1,6 +1,7 @@
 """The edge to an S3 server (boto3): create or verify the off-site bucket with versioning,
 Object Lock default retention and a lifecycle rule for noncurrent versions, read its lock
-configuration back, and extend the retention of current objects.
+configuration back, extend the retention of current objects, and undo the deletes of an
+incident (remove only the delete markers made since it).
 
 Keys come from the plan's secret references, read when used and registered for redaction;
 boto3's errors are reduced to their code and message, redacted, in one ``OffsiteError``.
@@ -26,6 +27,30 @@ from cityguard.drill.objectlock import (
 
 class OffsiteError(CityguardError):
     """The S3 server refused or could not be reached (exit code 3)."""
+
+
+@dataclass(frozen=True)
+class DeleteMarker:
+    """A delete marker that hides a key (the newest version of it is the marker)."""
+
+    key: str
+    version_id: str
+    deleted_at: datetime
+
+
+def deleted_at(marker_time: datetime, hidden_times: list[datetime]) -> datetime:
+    """When a key was deleted: the marker's time, or later if a version it hides says so.
+
+    S3 dates a delete marker when the delete happened. Versity Gateway (posix backend) dates
+    it with the hidden object's time and the hidden version with the delete's, so the later of
+    the two is the delete on both; a marker is always newer than what it hides."""
+    return max([marker_time, *hidden_times])
+
+
+def markers_since(markers: list[DeleteMarker], since: datetime) -> list[DeleteMarker]:
+    """The markers of deletes at or after ``since`` (the incident); older ones are restic's
+    own deletes (old locks, pruned packs, forgotten snapshots) and must stay."""
+    return sorted((m for m in markers if m.deleted_at >= since), key=lambda m: m.key)
 
 
 @dataclass
@@ -119,6 +144,35 @@ class Bucket:
                 )
                 extended += 1
         return extended
+
+    def delete_markers(self, prefix: str) -> list[DeleteMarker]:
+        """Every key under ``prefix`` whose newest version is a delete marker."""
+        client = self.client()
+        markers: dict[str, dict[str, Any]] = {}
+        hidden: dict[str, list[datetime]] = {}
+        with _errors(f"listing the versions in {self.name}"):
+            paginator = client.get_paginator("list_object_versions")
+            for page in paginator.paginate(Bucket=self.name, Prefix=prefix):
+                for marker in page.get("DeleteMarkers", []):
+                    if marker.get("IsLatest"):
+                        markers[str(marker["Key"])] = marker
+                for version in page.get("Versions", []):
+                    hidden.setdefault(str(version["Key"]), []).append(version["LastModified"])
+        return [
+            DeleteMarker(
+                key, str(m["VersionId"]), deleted_at(m["LastModified"], hidden.get(key, []))
+            )
+            for key, m in sorted(markers.items())
+        ]
+
+    def remove_markers(self, markers: list[DeleteMarker]) -> int:
+        """Remove the markers, so the versions they hid are current again (a marker is not
+        locked; the versions never were deleted)."""
+        client = self.client()
+        with _errors(f"removing delete markers in {self.name}"):
+            for marker in markers:
+                client.delete_object(Bucket=self.name, Key=marker.key, VersionId=marker.version_id)
+        return len(markers)
 
     def _current_keys(self, client: Any) -> Iterator[str]:
         paginator = client.get_paginator("list_objects_v2")
