@@ -111,8 +111,7 @@ class Agent:
         self.run(self.job["unlock"], "removing stale locks")
         records: dict[str, Any] = {}
         for source in self.job["sources"]:
-            records[source["name"]] = self.source(source, set_id)
-            record = records[source["name"]]
+            record = records[source["name"]] = self.source(source, set_id)
             say(
                 f"{system}: {source['name']}: snapshot {record['snapshot'][:8]}, "
                 f"{record['bytes']} bytes"
@@ -147,8 +146,8 @@ class Agent:
                 self.shell(source["counts"], f"counting rows of {name}")
             )
         if source.get("newest"):
-            record["newest_row"] = self.shell(source["newest"], f"newest row of {name}").strip()
-            record["newest_row"] = record["newest_row"] or None
+            newest = self.shell(source["newest"], f"newest row of {name}").strip()
+            record["newest_row"] = newest or None
         if source.get("hashes"):
             record["hashes"] = parse_sha256sum(
                 self.shell(source["hashes"], f"hashing a sample of {name}")
@@ -163,9 +162,19 @@ class Agent:
         return record
 
 
+def _readable(line: str) -> str:
+    """restic --json writes its final error as JSON (``exit_error``): keep its message."""
+    if line.startswith("{"):
+        try:
+            return str(json.loads(line).get("message") or line)
+        except (ValueError, AttributeError):
+            return line
+    return line
+
+
 def _stderr_gist(stderr: str) -> tuple[int, str]:
     """How often restic retried a backend request, and its last other error line."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    lines = [_readable(line.strip()) for line in stderr.splitlines() if line.strip()]
     retries = sum(RETRY_MARKER in line for line in lines)
     errors = [line for line in lines if RETRY_MARKER not in line]
     return retries, (errors or lines or ["no error output"])[-1]

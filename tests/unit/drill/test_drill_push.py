@@ -187,7 +187,8 @@ def test_a_failing_step_stops_the_agent_with_one_line(tmp_path: Path) -> None:
             stderr = (
                 "Save(<data/1>) returned error, retrying after 1.0s: dial tcp: refused\n"
                 "Save(<data/1>) returned error, retrying after 2.0s: dial tcp: refused\n"
-                "Fatal: unable to save snapshot: connection refused\n"
+                '{"message_type":"exit_error","code":1,"message":"Fatal: unable to save '
+                'snapshot: connection refused"}\n'
             )
             raise agent.AgentError(agent.failure_line(what, 1, stderr))
         return FakeHost()(argv, what, input_text, left)
