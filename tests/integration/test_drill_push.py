@@ -37,7 +37,7 @@ SYSTEM = "citizen-portal"
 BUCKET = "cg-pushed"
 SERVICE = f"cityguard-backup-{SYSTEM}.service"
 TIMER = f"cityguard-backup-{SYSTEM}.timer"
-LIMIT_S = 60  # the plan's backup_timeout: a working backup takes a few seconds
+LIMIT_S = 30  # the plan's backup_timeout: a working backup takes a few seconds
 SECRETS = (PASSWORD, SECRET)
 
 
@@ -204,7 +204,10 @@ def test_the_source_host_backs_itself_up_and_the_drill_restores_it(pushed_site: 
     )
     for secret in SECRETS:
         assert secret not in host_side + logged + out + err
+    hosts_disks = Path(lab.state_dir) / "lab" / "hosts"  # the lab hosts' own file systems
     for file in Path(lab.state_dir).rglob("*"):
+        if hosts_disks in file.parents:
+            continue
         if file.is_file() and file.stat().st_size < 50_000_000:
             content = file.read_bytes()
             for secret in SECRETS:
