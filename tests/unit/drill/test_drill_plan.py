@@ -5,35 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
+from drill_plan_files import SITE, load, plan_file
 
-from cityguard.config import content_root
 from cityguard.config.errors import ConfigError
-from cityguard.config.inventory import load_inventory
 from cityguard.drill.durations import format_duration, parse_duration
-from cityguard.drill.plan import load_plans
-
-SITE = content_root() / "examples" / "site"
-INVENTORY = load_inventory(SITE / "inventory.yml")
-
-
-def plan_file(tmp_path: Path, edit=None, name: str = "citizen-portal") -> Path:  # type: ignore[no-untyped-def]
-    data = yaml.safe_load((SITE / "plans" / f"{name}.yml").read_text())
-    if edit:
-        edit(data)
-    path = tmp_path / f"{name}.yml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
-
-
-def load(*paths: Path, calendar=None):  # type: ignore[no-untyped-def]
-    return load_plans(
-        [(p, p.name) for p in paths],
-        INVENTORY,
-        state_dir=Path("/state"),
-        scratch_group="scratch",
-        calendar_check=calendar,
-    )
 
 
 def test_example_plans_load() -> None:

@@ -9,20 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from drill_plan_files import load, plan_file
 
-from cityguard.config import content_root
 from cityguard.config.errors import ConfigError
-from cityguard.config.inventory import load_inventory
 from cityguard.core.errors import UsageError
 from cityguard.drill import manifest as mf
 from cityguard.drill import push, units
 from cityguard.drill.deploy import host_job, select_push_plans
-from cityguard.drill.plan import Plan, load_plans
 from cityguard.hostside import cityguard_backup_agent as agent
 
-SITE = content_root() / "examples" / "site"
-INVENTORY = load_inventory(SITE / "inventory.yml")
 S3 = {
     "endpoint": "http://10.20.1.1:7070",
     "bucket": "city-backups",
@@ -30,22 +25,6 @@ S3 = {
     "access_key_env": "CG_S3_ACCESS",
     "secret_key_env": "CG_S3_SECRET",
 }
-
-
-def plan_file(tmp_path: Path, edit: Any = None, name: str = "citizen-portal") -> Path:
-    """The example site's plan, edited, written where the test can load it."""
-    data = yaml.safe_load((SITE / "plans" / f"{name}.yml").read_text())
-    if edit:
-        edit(data)
-    path = tmp_path / f"{name}.yml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
-
-
-def load(path: Path) -> list[Plan]:
-    return load_plans(
-        [(path, path.name)], INVENTORY, state_dir=Path("/state"), scratch_group="scratch"
-    )
 
 
 def pushed(data: dict[str, Any]) -> None:

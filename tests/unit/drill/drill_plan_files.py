@@ -1,0 +1,40 @@
+"""The example site's drill plans, edited per test and loaded as cityguard loads them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cityguard.config import content_root
+from cityguard.config.inventory import load_inventory
+from cityguard.drill.plan import CalendarCheck, Plan, load_plans
+
+SITE = content_root() / "examples" / "site"
+INVENTORY = load_inventory(SITE / "inventory.yml")
+
+
+def plan_file(
+    tmp_path: Path,
+    edit: Callable[[dict[str, Any]], None] | None = None,
+    name: str = "citizen-portal",
+) -> Path:
+    """The example plan ``name``, changed by ``edit``, written under ``tmp_path``."""
+    data = yaml.safe_load((SITE / "plans" / f"{name}.yml").read_text())
+    if edit:
+        edit(data)
+    path = tmp_path / f"{name}.yml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def load(*paths: Path, calendar: CalendarCheck | None = None) -> list[Plan]:
+    return load_plans(
+        [(p, p.name) for p in paths],
+        INVENTORY,
+        state_dir=Path("/state"),
+        scratch_group="scratch",
+        calendar_check=calendar,
+    )
