@@ -100,10 +100,15 @@ def lab(lab_session: LabSession, monkeypatch: pytest.MonkeyPatch) -> LabSession:
 
 @pytest.fixture(scope="session")
 def strict_site(lab_session: LabSession, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example site (same name, so the same lab) on the strict baseline."""
+    """The example site (same name, so the same lab) on the strict baseline, with a 20 s
+    lockout guard: a change that locks sudo out is rolled back after 20 s, not 60 (the
+    lockout tests prove that a guarded change still completes within 20 s)."""
     target = tmp_path_factory.mktemp("strict") / "site"
     shutil.copytree(lab_session.site_file.parent, target)
     site = yaml.safe_load((target / "site.yml").read_text())
     site["baseline"] = "municipal-server-strict"
     (target / "site.yml").write_text(yaml.safe_dump(site))
+    inventory = yaml.safe_load((target / "inventory.yml").read_text())
+    inventory.setdefault("all", {}).setdefault("vars", {})["ssh_guard_timeout"] = 20
+    (target / "inventory.yml").write_text(yaml.safe_dump(inventory))
     return target / "site.yml"

@@ -37,7 +37,7 @@ SYSTEM = "citizen-portal"
 BUCKET = "cg-pushed"
 SERVICE = f"cityguard-backup-{SYSTEM}.service"
 TIMER = f"cityguard-backup-{SYSTEM}.timer"
-LIMIT_S = 30  # the plan's backup_timeout: a working backup takes a few seconds
+LIMIT_S = 20  # the plan's backup_timeout: a working backup takes a few seconds
 SECRETS = (PASSWORD, SECRET)
 
 
