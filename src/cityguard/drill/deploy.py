@@ -41,9 +41,7 @@ class DeployOutcome:
 def select_push_plans(plans: dict[str, Plan], systems: list[str]) -> list[Plan]:
     """The plans named (all that push when none is named); every problem at once, and an
     empty selection is refused rather than taken for every plan."""
-    pushing = {
-        name: plan for name, plan in plans.items() if plan.spec.backup_runs_on == "source-host"
-    }
+    pushing = {name: plan for name, plan in plans.items() if plan.pushed_from}
     problems = []
     for name in systems:
         if name not in plans:

@@ -364,6 +364,12 @@ class Plan:
     def source_hosts(self) -> list[str]:
         return sorted({source.host for source in self.spec.sources})
 
+    @property
+    def pushed_from(self) -> str | None:
+        """The source host that runs this system's backups itself (``backup_runs_on:
+        source-host``, one host by validation), or None: the control node pulls them."""
+        return self.source_hosts[0] if self.spec.backup_runs_on == "source-host" else None
+
 
 CalendarCheck = Callable[[str], str | None]
 """Returns why a systemd calendar expression is invalid, or None."""

@@ -20,6 +20,8 @@ from cityguard.drill.plan import Plan
 from cityguard.drill.runner import next_elapses
 from cityguard.workspace import Workspace
 
+CONTROL_NODE = "control node"
+
 
 @dataclass(frozen=True)
 class StatusRow:
@@ -34,7 +36,7 @@ class StatusRow:
     last_rto_s: float | None
     next_backup: str | None
     next_drill: str | None
-    backup_on: str = "control node"  # or the source host that pushes its own backups
+    backup_on: str = CONTROL_NODE  # or the source host that pushes its own backups
     backup_problem: str | None = None  # why the pushed backups could not be read
 
     @property
@@ -60,9 +62,8 @@ def drill_status(workspace: Workspace) -> list[StatusRow]:
             last_good = good[0] if good else None
             last_at = last_good.started_at if last_good else None
             last_ok = (backups[0].exit_code == 0) if backups else None
-            backup_on, problem = "control node", None
-            if plan.spec.backup_runs_on == "source-host":
-                backup_on = plan.source_hosts[0]
+            backup_on, problem = plan.pushed_from or CONTROL_NODE, None
+            if plan.pushed_from:
                 last_at, problem = _pushed_backup_time(workspace, area, plan)
                 last_ok = None if last_at is None else True
             last_drill = drills[0] if drills else None
@@ -115,14 +116,14 @@ def next_runs(workspace: Workspace, count: int = 3) -> list[tuple[str, str, str,
     for system, plan in sorted(area.plans.items()):
         for kind in ("backup", "drill"):
             expression = getattr(plan.spec.schedule, kind)
-            where = f" on {plan.source_hosts[0]}" if _pushed(plan, kind) else ""
+            where = f" on {plan.pushed_from}" if _pushed(plan, kind) else ""
             found.append((system, kind + where, expression, next_elapses(expression, count)))
     return found
 
 
 def _pushed(plan: Plan, kind: str) -> bool:
     """A backup its source host runs from its own timer (`cityguard backup deploy`)."""
-    return kind == "backup" and plan.spec.backup_runs_on == "source-host"
+    return kind == "backup" and plan.pushed_from is not None
 
 
 def install_timers(workspace: Workspace, site: Path, unit_dir: str) -> list[str]:
@@ -137,7 +138,7 @@ def install_timers(workspace: Workspace, site: Path, unit_dir: str) -> list[str]
         for kind in ("backup", "drill"):
             name = units.unit_name(kind, system)
             if _pushed(plan, kind):
-                written.append(f"{name}: runs on {plan.source_hosts[0]} (cityguard backup deploy)")
+                written.append(f"{name}: runs on {plan.pushed_from} (cityguard backup deploy)")
                 continue
             expression = getattr(plan.spec.schedule, kind)
             service = units.service(kind, system, program, site.resolve())

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from cityguard.drill.action import BackupOutcome, DrillOutcome
 from cityguard.drill.durations import format_duration
-from cityguard.drill.status import StatusRow
+from cityguard.drill.status import CONTROL_NODE, StatusRow
 
 
 def backup_summary(console: Console, outcome: BackupOutcome, fmt: str = "table") -> None:
@@ -97,7 +97,7 @@ def status_table(console: Console, rows: list[StatusRow], fmt: str = "table") ->
         last = r.last_backup_at.isoformat(timespec="seconds") if r.last_backup_at else "never"
         if r.backup_problem:
             last = f"unknown: {r.backup_problem}"
-        if r.backup_on != "control node":
+        if r.backup_on != CONTROL_NODE:
             last += f" (pushed by {r.backup_on})"
         table.add_row(
             r.system,

@@ -38,6 +38,7 @@ def test_a_pushing_plan_loads_and_the_default_is_the_control_node(tmp_path: Path
     assert plan.repository_location == "s3:http://10.20.1.1:7070/city-backups/portal"
     other = load(plan_file(tmp_path, name="document-registry"))[0]
     assert other.spec.backup_runs_on == "control-node"
+    assert plan.pushed_from == "db1" and other.pushed_from is None
 
 
 def test_push_problems_are_reported_together_with_their_lines(tmp_path: Path) -> None:
