@@ -9,7 +9,8 @@ print it as it prints every other problem. Every message and log line is passed 
 
 A long-lived process (a booted lab host, a per-host check run with its own progress) is
 started with ``subprocess.Popen`` where it is managed; everything that runs to completion goes
-through here.
+through here, including two programs joined by a pipe (``run_piped``: a restore streamed from
+the repository into a remote program, with no copy on the way).
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ import os
 import shlex
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import IO, Any, Literal
 
 from cityguard.core.errors import CityguardError
 from cityguard.core.secrets import redact
@@ -130,20 +133,25 @@ def run(
         raise _logged(_start_error(what, command, cwd, exc)) from None
     result = Completed(tuple(command), completed.returncode, completed.stdout, completed.stderr)
     if check and not result.ok:
-        tail = _tail(result.stderr) or _tail(result.stdout)
-        reason = tail[-1] if tail else f"exit code {result.returncode}"
-        raise _logged(
-            ProcessError(
-                what,
-                reason,
-                argv=command,
-                failure="failed",
-                returncode=result.returncode,
-                output_tail=tail,
-                errors=result.stderr.splitlines(),
-            )
-        )
+        raise failed(what, result)
     return result
+
+
+def failed(what: str, result: Completed) -> ProcessError:
+    """The error for a program that ended with a failure: its last line, else its exit code."""
+    tail = _tail(result.stderr) or _tail(result.stdout)
+    reason = tail[-1] if tail else f"exit code {result.returncode}"
+    return _logged(
+        ProcessError(
+            what,
+            reason,
+            argv=result.argv,
+            failure="failed",
+            returncode=result.returncode,
+            output_tail=tail,
+            errors=result.stderr.splitlines(),
+        )
+    )
 
 
 def _run_to_end(
@@ -177,6 +185,136 @@ def _run_to_end(
     return subprocess.CompletedProcess(command, child.returncode, stdout, stderr)
 
 
+#: How much ``run_piped`` moves at a time: large enough that the copy costs next to nothing.
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Piped:
+    """Two programs joined by a pipe, both run to their end, and how many bytes went through."""
+
+    producer: Completed
+    consumer: Completed
+    transferred: int
+
+
+def run_piped(
+    producer: Sequence[str],
+    consumer: Sequence[str],
+    *,
+    what: str,
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+) -> Piped:
+    """Run ``producer | consumer`` without a shell and return both outcomes, unchecked.
+
+    cityguard moves the bytes itself, so it counts them (``on_bytes`` hears the running total
+    about every chunk, for progress) and no file is written on the way. ``env`` goes to the
+    producer only: it holds the secrets that open the data (a repository password), which the
+    consumer (ssh to another host) must not see. If the consumer ends early the producer is
+    stopped, as a shell pipeline would by SIGPIPE. Both are ended, with what they started, at
+    ``timeout`` (raised as ProcessError) or on an interruption. The caller decides which
+    failure matters (the producer's, usually: it explains the consumer's)."""
+    commands = [[str(a) for a in producer], [str(a) for a in consumer]]
+    logger.debug("%s: %s | %s", redact(what), *(command_line(c) for c in commands))
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        children.append(_start_bytes(commands[0], what, subprocess.DEVNULL, env))
+        children.append(_start_bytes(commands[1], what, subprocess.PIPE, None))
+    except BaseException:
+        _stop_piped(children)
+        raise
+    source, sink = children
+    moved = [0]
+    outputs: dict[str, bytes] = {}
+    workers = [
+        threading.Thread(target=_pump, args=(source, sink, moved, on_bytes), daemon=True),
+        *(
+            threading.Thread(target=_collect, args=(stream, name, outputs), daemon=True)
+            for name, stream in (
+                ("producer-stderr", source.stderr),
+                ("consumer-stdout", sink.stdout),
+                ("consumer-stderr", sink.stderr),
+            )
+        ),
+    ]
+    for worker in workers:
+        worker.start()
+    deadline = time.monotonic() + timeout
+    try:
+        for child in children:
+            child.wait(timeout=max(deadline - time.monotonic(), 0.0))
+        for worker in workers:
+            worker.join(timeout=max(deadline - time.monotonic(), 1.0))
+    except subprocess.TimeoutExpired:
+        _stop_piped(children)
+        raise _logged(
+            ProcessError(
+                what,
+                f"timed out after {timeout:g} s",
+                argv=commands[0] + ["|"] + commands[1],
+                failure="timed-out",
+                output_tail=_tail(_text(outputs.get("producer-stderr"))),
+            )
+        ) from None
+    except BaseException:
+        _stop_piped(children)
+        raise
+
+    def completed(index: int, stdout: bytes, stderr: bytes) -> Completed:
+        code = children[index].returncode
+        return Completed(tuple(commands[index]), code, _text(stdout), _text(stderr))
+
+    return Piped(
+        completed(0, b"", outputs.get("producer-stderr", b"")),
+        completed(1, outputs.get("consumer-stdout", b""), outputs.get("consumer-stderr", b"")),
+        moved[0],
+    )
+
+
+def _start_bytes(
+    command: list[str], what: str, stdin: int, env: Mapping[str, str] | None
+) -> subprocess.Popen[bytes]:
+    try:
+        return subprocess.Popen(
+            command,
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **env} if env else None,
+        )
+    except OSError as exc:
+        raise _logged(_start_error(what, command, None, exc)) from None
+
+
+def _pump(
+    source: subprocess.Popen[bytes],
+    sink: subprocess.Popen[bytes],
+    moved: list[int],
+    on_bytes: Callable[[int], None] | None,
+) -> None:
+    """Copy the producer's output into the consumer's input; close both ends when done."""
+    assert source.stdout is not None and sink.stdin is not None
+    try:
+        while chunk := os.read(source.stdout.fileno(), CHUNK):
+            sink.stdin.write(chunk)
+            moved[0] += len(chunk)
+            if on_bytes is not None:
+                on_bytes(moved[0])
+    except (BrokenPipeError, ValueError, OSError):
+        pass  # the consumer ended early: closing our end stops the producer (SIGPIPE)
+    finally:
+        for stream in (sink.stdin, source.stdout):
+            with contextlib.suppress(OSError, ValueError):
+                stream.close()
+
+
+def _collect(stream: IO[bytes] | None, name: str, outputs: dict[str, bytes]) -> None:
+    if stream is not None:
+        outputs[name] = stream.read()
+
+
 def _descendants(pid: int) -> list[int]:
     """The processes ``pid`` started, and theirs, from /proc (children before parents' end)."""
     found: list[int] = []
@@ -193,11 +331,25 @@ def _descendants(pid: int) -> list[int]:
 
 def _end_tree(child: subprocess.Popen[str]) -> None:
     """SIGKILL the child and the processes it started (only those), then reap the child."""
+    _kill_tree(child)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        child.communicate(timeout=5)
+
+
+def _kill_tree(child: subprocess.Popen[Any]) -> None:
     for pid in [child.pid, *_descendants(child.pid)]:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        child.communicate(timeout=5)
+
+
+def _stop_piped(children: Sequence[subprocess.Popen[bytes]]) -> None:
+    """End both programs of a pipe and reap them (their pipes are read by ``run_piped``'s
+    threads, so no ``communicate`` here)."""
+    for child in children:
+        _kill_tree(child)
+    for child in children:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=5)
 
 
 def _start_error(

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -473,9 +474,13 @@ def drill_run(
         f"drill run {plan.system}", [target, *plan.source_hosts], run_dir, workspace.selection
     ) as rec:
         try:
-            code = _drill(
-                rec, report, progress, checks, plan, repo, hosts, scratch, cleanup, databases
-            )
+            # leaving the pool waits for what still runs there (starting PostgreSQL) before
+            # the teardown below stops it
+            with ThreadPoolExecutor(max_workers=4, thread_name_prefix="drill") as background:
+                code = _drill(
+                    rec, report, progress, checks, plan, repo, hosts, scratch, cleanup,
+                    databases, background,
+                )  # fmt: skip
         except DrillFailed:
             code = ExitCode.FAILED
         except CityguardError as error:
@@ -558,7 +563,11 @@ def _drill(
     scratch: Path,
     cleanup: list[str],
     databases: list[str],
+    background: Executor,
 ) -> ExitCode:
+    """The drill's steps in order; ``background`` runs what does not depend on the step before
+    (preflight's independent questions; PostgreSQL starting on the target while the snapshot
+    is found and the repository checked)."""
     subject = system_subject(plan)
     spec = plan.spec
     target = spec.restore.target
@@ -567,13 +576,20 @@ def _drill(
     # preflight -------------------------------------------------------------------------------
     with rec.step("preflight", subject) as step, report.step("preflight") as rstep:
         progress.step("preflight")
-        repo.run(restic.cat_config_args(), "opening the repository", timeout=120)
-        repo.run(restic.unlock_args(), "removing stale locks", timeout=300)
         if target in plan.source_hosts:  # the plan loader refuses this too
             raise UsageError(f"{plan.display}: restore.target: '{target}' is a source host")
-        probes = _isolation_targets(plan)
-        done = hosts.run(target, remote.probe_ports(probes), "probing the sources", timeout=60)
-        reachable = remote.parse_open(done.stdout)
+        # independent questions, asked at once: preflight takes as long as the slowest answer
+        opened = background.submit(_open_repository, repo)
+        probed = background.submit(
+            hosts.run, target, remote.probe_ports(_isolation_targets(plan)),
+            "probing the sources", timeout=60,
+        )  # fmt: skip
+        disk = background.submit(hosts.run, target, remote.free_kib("/"), "checking free disk")
+        offsite = (
+            background.submit(_weakened_lock, plan) if spec.repository.s3 is not None else None
+        )
+        opened.result()
+        reachable = remote.parse_open(probed.result().stdout)
         isolated = not reachable
         seen = ", ".join(f"{h}:{p}" for h, p in reachable) or "none reachable"
         _check(
@@ -585,9 +601,8 @@ def _drill(
             seen,
             "no source service port reachable from " + target,
         )
-        if spec.repository.s3 is not None:
-            bucket, policy = offsite_bucket(plan)
-            weak = lock_problems(bucket.observed(), policy)
+        if offsite is not None:
+            bucket_name, policy, weak = offsite.result()
             _check(
                 checks,
                 plan,
@@ -601,10 +616,10 @@ def _drill(
                 failed = True
                 report.finding(
                     "preflight",
-                    f"off-site bucket {bucket.name} weakened: {problem}",
+                    f"off-site bucket {bucket_name} weakened: {problem}",
                     f"Run 'cityguard backup offsite {plan.system} --setup' and find who changed it",
                 )
-        done = hosts.run(target, remote.free_kib("/"), "checking free disk")
+        done = disk.result()
         free_mb = remote.parse_df(done.stdout) // 1024
         enough = free_mb >= spec.restore.min_free_mb
         rstep.detail = f"isolated: {seen}; free {free_mb} MB (need {spec.restore.min_free_mb})"
@@ -628,6 +643,15 @@ def _drill(
             rstep.fail()
             raise DrillFailed(f"not enough disk on {target}")
         step.detail = rstep.detail
+
+    # the target passed preflight: from here on it is changed, so the teardown must run
+    cleanup.append(spec.restore.directory)
+    postgres_started = None
+    if any(isinstance(s, PostgresSource) for s in spec.sources):
+        postgres_started = background.submit(
+            hosts.run, target, remote.as_root(remote.START_POSTGRES), "starting PostgreSQL",
+            timeout=120,
+        )  # fmt: skip
 
     # latest snapshot and RPO -----------------------------------------------------------------
     with rec.step("snapshot", subject) as step, report.step("snapshot") as rstep:
@@ -715,56 +739,34 @@ def _drill(
 
     # restore ---------------------------------------------------------------------------------
     restored = 0
-    workdir = f"/var/tmp/cityguard-drill-{plan.system}"
     with rec.step("restore", subject) as step, report.step("restore") as rstep:
         progress.step("restore")
-        cleanup += [workdir, spec.restore.directory]
-        hosts.run(target, remote.prepare_workdir(workdir), "preparing")
-        if any(isinstance(s, PostgresSource) for s in spec.sources):
-            hosts.run(
-                target, remote.as_root(remote.START_POSTGRES), "starting PostgreSQL", timeout=120
-            )
+        if postgres_started is not None:
+            postgres_started.result()
         for index, source in enumerate(spec.sources, start=1):
             progress.part(source.name, index, len(spec.sources), restored)
             record = found.manifest.sources.get(source.name)
             if record is None:
                 raise DrillFailed(f"the backup set has no part {source.name}")
-            local = scratch / Path(record.path).name
-            repo.run(
-                restic.dump_args(record.snapshot, record.path, str(local)),
-                f"reading {source.name} from the repository",
-            )
-            restored += local.stat().st_size
-            remote_file = f"{workdir}/{local.name}"
-            hosts.copy(target, local, remote_file, f"copying {source.name}")
-            local.unlink()
             if isinstance(source, PostgresSource):
-                globals_remote = None
                 if record.globals_snapshot and record.globals_path:
-                    glocal = scratch / Path(record.globals_path).name
-                    repo.run(
-                        restic.dump_args(record.globals_snapshot, record.globals_path, str(glocal)),
-                        "reading the roles",
+                    restored += repo.stream(
+                        restic.dump_args(record.globals_snapshot, record.globals_path),
+                        hosts.ssh(target, remote.restore_globals(source.port)),
+                        f"restoring the roles of {source.name} on {target}",
                     )
-                    globals_remote = f"{workdir}/{glocal.name}"
-                    hosts.copy(target, glocal, globals_remote, "copying the roles")
-                hosts.run(
-                    target,
-                    remote.restore_database(
-                        source.database, source.port, remote_file, globals_remote
-                    ),
-                    f"restoring {source.database} (pg_restore)",
-                    timeout=6 * 3600,
-                )
                 databases.append(source.database)
+                consumer = remote.restore_database(source.database, source.port)
+                what = f"restoring {source.database} on {target} (restic dump | pg_restore)"
             else:
-                hosts.run(
-                    target,
-                    remote.extract_tar(remote_file, f"{spec.restore.directory}/{source.name}"),
-                    f"unpacking {source.name}",
-                    timeout=6 * 3600,
-                )
-            hosts.run(target, remote.as_root(f"rm -f {remote_file}"), "removing the copy")
+                consumer = remote.extract_tar(f"{spec.restore.directory}/{source.name}")
+                what = f"restoring {source.name} on {target} (restic dump | tar)"
+            restored += repo.stream(
+                restic.dump_args(record.snapshot, record.path),
+                hosts.ssh(target, consumer),
+                what,
+                on_bytes=progress.streaming(source.name, index, len(spec.sources), restored),
+            )
         progress.restored(restored)
         rstep.detail = f"{restored} bytes restored onto {target}"
         step.detail = rstep.detail
@@ -850,6 +852,18 @@ def _drill(
             "Speed up the restore (parallel pg_restore, faster storage) or revise the target",
         )
     return ExitCode.FAILED if failed else ExitCode.OK
+
+
+def _open_repository(repo: Restic) -> None:
+    """The repository opens with the plan's password, and no stale lock is left in the way."""
+    repo.run(restic.cat_config_args(), "opening the repository", timeout=120)
+    repo.run(restic.unlock_args(), "removing stale locks", timeout=300)
+
+
+def _weakened_lock(plan: Plan) -> tuple[str, LockPolicy, list[str]]:
+    """The off-site bucket's name, the lock the plan asks for, and how the bucket's is weaker."""
+    bucket, policy = offsite_bucket(plan)
+    return bucket.name, policy, lock_problems(bucket.observed(), policy)
 
 
 def _restic_check(repo: Restic, subset: str) -> restic.CheckSummary:

@@ -8,6 +8,7 @@ time elapsed since the drill began against the plan's RTO target.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,6 +44,27 @@ class DrillProgress:
             f"restore {index}/{total}: {name}, {format_bytes(restored_bytes)} back so far "
             f"({self.clock()})"
         )
+
+    def streaming(
+        self,
+        name: str,
+        index: int,
+        total: int,
+        before: int,
+        every_s: float = 15.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> Callable[[int], None]:
+        """What hears a part's bytes as they stream (hours, for a large database): says how
+        much is back at most every ``every_s`` seconds, so the screen shows it moving."""
+        last = [clock()]
+
+        def heard(moved: int) -> None:
+            now = clock()
+            if now - last[0] >= every_s:
+                last[0] = now
+                self.part(name, index, total, before + moved)
+
+        return heard
 
     def restored(self, restored_bytes: int) -> None:
         self.say(f"restore done: {format_bytes(restored_bytes)} back ({self.clock()})")

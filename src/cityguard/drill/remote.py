@@ -37,16 +37,6 @@ def ssh_argv(hostvars: Mapping[str, Any], host: str, command: str) -> tuple[str,
     return ("ssh", *options, "-o", "BatchMode=yes", target, command)
 
 
-def scp_argv(hostvars: Mapping[str, Any], host: str, local: str, remote: str) -> tuple[str, ...]:
-    """Copy a local file to ``remote`` on the host."""
-    options, target = _target(hostvars, host)
-    scp_options = ["-P" if o == "-p" else o for o in options]
-    if ":" in target.rpartition("@")[2]:  # an IPv6 literal
-        user, at, address = target.rpartition("@")
-        target = f"{user}{at}[{address}]"
-    return ("scp", "-q", *scp_options, "-o", "BatchMode=yes", local, f"{target}:{remote}")
-
-
 def as_root(script: str) -> str:
     """A shell script run as root on the host (``sudo -n``: never prompts)."""
     return f"sudo -n sh -c {shlex.quote(script)}"
@@ -164,40 +154,31 @@ STOP_POSTGRES = """set -- $(pg_lsclusters -h | head -n1)
 """
 
 
-def restore_database(database: str, port: int, dump: str, globals_sql: str | None) -> str:
-    """Recreate ``database`` from a custom-format dump (and the roles first, if given).
+def restore_globals(port: int) -> str:
+    """Create the backup's roles from the SQL on standard input. Roles that already exist
+    (postgres) make psql complain; the rest is created, so its complaints are not a failure."""
+    return as_root(f"runuser -u postgres -- psql -X -q -p {port} >/dev/null 2>&1 || true")
 
-    Root opens the files and hands them to PostgreSQL on stdin: the copies were written under
-    the SSH user's umask (027 on a hardened host), so the postgres user may not read them."""
+
+def restore_database(database: str, port: int) -> str:
+    """Recreate ``database`` from the custom-format dump on standard input.
+
+    Root starts the programs and pg_restore reads the stream: nothing is written to the host's
+    disk on the way, so no file is left that another user could read."""
     db = shlex.quote(database)
-    steps = ["set -e"]
-    if globals_sql:
-        # roles that already exist (postgres) make psql complain; the rest is created
-        steps.append(
-            f"runuser -u postgres -- psql -X -q -p {port} < {shlex.quote(globals_sql)}"
-            " >/dev/null 2>&1 || true"
-        )
-    steps += [
-        f"runuser -u postgres -- dropdb --if-exists -p {port} {db}",
-        f"runuser -u postgres -- createdb -p {port} {db}",
-        f"runuser -u postgres -- pg_restore --exit-on-error -p {port} -d {db}"
-        f" < {shlex.quote(dump)}",
+    steps = [
+        "set -e",
+        f"runuser -u postgres -- dropdb --if-exists -p {port} {db} </dev/null",
+        f"runuser -u postgres -- createdb -p {port} {db} </dev/null",
+        f"runuser -u postgres -- pg_restore --exit-on-error -p {port} -d {db}",
     ]
     return as_root("\n".join(steps))
 
 
-def prepare_workdir(directory: str) -> str:
-    """An empty directory the SSH user can copy into (scp runs as that user) and PostgreSQL
-    can read from."""
+def extract_tar(directory: str) -> str:
+    """Unpack the tar stream on standard input into ``directory`` (made afresh)."""
     d = shlex.quote(directory)
-    return as_root(f'rm -rf {d} && install -d -m 0755 -o "${{SUDO_USER:-root}}" {d}')
-
-
-def extract_tar(archive: str, directory: str) -> str:
-    d = shlex.quote(directory)
-    return as_root(
-        f"set -e\nrm -rf {d}\nmkdir -p {d}\ntar --numeric-owner -xf {shlex.quote(archive)} -C {d}"
-    )
+    return as_root(f"set -e\nrm -rf {d}\nmkdir -p {d}\ntar --numeric-owner -xf - -C {d}")
 
 
 def teardown(database_names: Sequence[str], port: int, paths: Sequence[str]) -> str:

@@ -125,9 +125,11 @@ def check_args(read_data_subset: str | None) -> tuple[str, ...]:
     return ("check", "--retry-lock", RETRY_LOCK, *subset)
 
 
-def dump_args(snapshot_id: str, path: str, target: str) -> tuple[str, ...]:
-    """Write one file of a snapshot to ``target`` (a file on this machine)."""
-    return ("dump", "--no-lock", "--target", target, snapshot_id, path)
+def dump_args(snapshot_id: str, path: str, target: str | None = None) -> tuple[str, ...]:
+    """Write one file of a snapshot to ``target`` (a file on this machine), else to standard
+    output (streamed into a program on the restore target)."""
+    into = ("--target", target) if target is not None else ()
+    return ("dump", "--no-lock", *into, snapshot_id, path)
 
 
 def forget_args(system: str, keep: Mapping[str, int], *, prune: bool) -> tuple[str, ...]:

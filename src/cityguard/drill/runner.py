@@ -9,14 +9,14 @@ redaction, so they never appear in argv, output, logs or evidence.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cityguard.config.inventory import Inventory
 from cityguard.config.paths import cache_dir
-from cityguard.core.process import TAIL_LINES, Completed, ProcessError, run
+from cityguard.core.process import TAIL_LINES, Completed, ProcessError, failed, run, run_piped
 from cityguard.core.secrets import SecretRef, redact
 from cityguard.drill import remote, restic
 from cityguard.drill.plan import Plan
@@ -115,18 +115,49 @@ class Restic:
                 check=False,
             )
         except ProcessError as error:
-            if error.failure == "not-found":
-                raise restic.ResticError(
-                    f"{what}: restic not found at {self.repo.binary} "
-                    "(run tools/components/restic.sh, or set drill.restic)"
-                ) from None
-            if error.failure == "timed-out":
-                raise timed_out(what, timeout, error.output_tail, error.errors) from None
-            raise
+            raise self._process_error(error, what, timeout) from None
         if not done.ok:
-            failure = restic.error_for(done.returncode, done.stderr, what)
-            raise type(failure)(redact(str(failure)), failure.returncode)
+            raise _typed(done, what)
         return done
+
+    def stream(
+        self,
+        args: Sequence[str],
+        consumer: Sequence[str],
+        what: str,
+        *,
+        on_bytes: Callable[[int], None] | None = None,
+        timeout: float = LONG,
+    ) -> int:
+        """``restic ARGS | consumer`` (a dump streamed into a program on a host, so nothing is
+        copied to this machine first); returns the bytes moved. A failing restic explains a
+        failing consumer (its input was cut short), so restic's typed error comes first."""
+        try:
+            done = run_piped(
+                [*self.repo.base(), *args],
+                consumer,
+                what=what,
+                timeout=timeout,
+                env=self.env(),
+                on_bytes=on_bytes,
+            )
+        except ProcessError as error:
+            raise self._process_error(error, what, timeout) from None
+        if not done.producer.ok:
+            raise _typed(done.producer, what)
+        if not done.consumer.ok:
+            raise failed(what, done.consumer)
+        return done.transferred
+
+    def _process_error(self, error: ProcessError, what: str, timeout: float) -> Exception:
+        if error.failure == "not-found" and error.argv[:1] == (self.repo.binary,):
+            return restic.ResticError(
+                f"{what}: restic not found at {self.repo.binary} "
+                "(run tools/components/restic.sh, or set drill.restic)"
+            )
+        if error.failure == "timed-out":
+            return timed_out(what, timeout, error.output_tail, error.errors)
+        return error
 
     def exists(self) -> bool:
         try:
@@ -172,9 +203,11 @@ class Hosts:
             input_text=input_text,
         )
 
-    def copy(self, host: str, local: Path, destination: str, what: str) -> None:
-        argv = remote.scp_argv(self.vars(host), host, str(local), destination)
-        run(argv, what=f"{what} to {host}", timeout=LONG)
+
+def _typed(done: Completed, what: str) -> restic.ResticError:
+    """restic's exit code as its typed error, redacted."""
+    failure = restic.error_for(done.returncode, done.stderr, what)
+    return type(failure)(redact(str(failure)), failure.returncode)
 
 
 def free_space(path: Path) -> int:
