@@ -43,7 +43,7 @@ from cityguard.drill.plan import FilesSource, Plan, PostgresSource, load_plans
 from cityguard.drill.progress import DrillProgress, silent
 from cityguard.drill.report import DrillReport, Finding, write_reports
 from cityguard.drill.runner import LONG, SHORT, Hosts, Restic, calendar_problem, restic_path
-from cityguard.drill.s3 import Bucket
+from cityguard.drill.s3 import Bucket, key_prefix
 from cityguard.drill.settings import DrillSettings
 from cityguard.evidence.recorder import Recorder
 from cityguard.workspace import Workspace
@@ -370,14 +370,18 @@ def backup_offsite(workspace: Workspace, system: str, *, setup: bool) -> Offsite
     area = load_area(workspace)
     plan = pick(area, system)
     bucket, policy = offsite_bucket(plan)
+    prefix = key_prefix(plan.spec.repository.s3.prefix if plan.spec.repository.s3 else "")
     subject = system_subject(plan)
     run_dir = workspace.new_run_dir("backup-offsite")
     with workspace.record(f"backup offsite {plan.system}", [], run_dir, workspace.selection) as rec:
         done: list[str] = []
         if setup:
-            with rec.step("bucket setup", subject):
+            with rec.step("bucket setup", subject) as step:
                 done = bucket.ensure(policy)
                 done.append(f"retention extended on {bucket.extend_retention(policy)} objects")
+                # servers without lifecycle rules (Versity Gateway): cityguard is the rule
+                done.append(bucket.expire_noncurrent(policy, prefix).line)
+                step.detail = done[-1]
         with rec.step("lock read back", subject) as step:
             observed = bucket.observed()
             problems = lock_problems(observed, policy)

@@ -1,6 +1,7 @@
 """The edge to an S3 server (boto3): create or verify the off-site bucket with versioning,
 Object Lock default retention and a lifecycle rule for noncurrent versions, read its lock
-configuration back, extend the retention of current objects, and undo the deletes of an
+configuration back, extend the retention of current objects, expire noncurrent versions the way
+the lifecycle rule does (for servers without lifecycle rules), and undo the deletes of an
 incident (remove only the delete markers made since it).
 
 Keys come from the plan's secret references, read when used and registered for redaction;
@@ -18,11 +19,17 @@ from typing import Any
 from cityguard.core.errors import CityguardError
 from cityguard.core.secrets import SecretRef, redact
 from cityguard.drill.objectlock import (
+    ListedVersion,
     LockPolicy,
     ObservedLock,
+    expired_noncurrent,
     lifecycle_configuration,
     lock_configuration,
 )
+
+# S3 answers a delete of a version whose retention has not ended with AccessDenied.
+LOCKED_CODES = frozenset({"AccessDenied"})
+DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
 
 
 class OffsiteError(CityguardError):
@@ -45,6 +52,25 @@ def deleted_at(marker_time: datetime, hidden_times: list[datetime]) -> datetime:
     it with the hidden object's time and the hidden version with the delete's, so the later of
     the two is the delete on both; a marker is always newer than what it hides."""
     return max([marker_time, *hidden_times])
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """What an expiry of noncurrent versions did: removed, and refused by the server because
+    their retention has not ended (kept: the lock doing its job)."""
+
+    expired: int
+    locked: int
+
+    @property
+    def line(self) -> str:
+        return f"noncurrent versions: {self.expired} expired, {self.locked} still locked"
+
+
+def key_prefix(prefix: str) -> str:
+    """The plan's ``prefix`` as the start of its keys: ``portal`` -> ``portal/``, '' -> ''."""
+    stripped = prefix.strip("/")
+    return f"{stripped}/" if stripped else ""
 
 
 def markers_since(markers: list[DeleteMarker], since: datetime) -> list[DeleteMarker]:
@@ -103,8 +129,8 @@ class Bucket:
             )
         if lifecycle is None:
             done.append(
-                "the server does not implement lifecycle rules: noncurrent versions pile up "
-                "until another job expires them"
+                "the server does not implement lifecycle rules: cityguard expires noncurrent "
+                "versions itself on each `backup offsite --setup` run"
             )
         done.append(
             f"versioning on, default retention {policy.mode} {policy.retention_days} days, "
@@ -145,6 +171,59 @@ class Bucket:
                 extended += 1
         return extended
 
+    def versions(self, prefix: str) -> list[ListedVersion]:
+        """Every version and delete marker of the keys under ``prefix``."""
+        client = self.client()
+        listed: list[ListedVersion] = []
+        with _errors(f"listing the versions in {self.name}"):
+            paginator = client.get_paginator("list_object_versions")
+            for page in paginator.paginate(Bucket=self.name, Prefix=prefix):
+                listed += [ListedVersion.parse(v, marker=False) for v in page.get("Versions", [])]
+                listed += [
+                    ListedVersion.parse(m, marker=True) for m in page.get("DeleteMarkers", [])
+                ]
+        return listed
+
+    def expire_noncurrent(
+        self, policy: LockPolicy, prefix: str, now: datetime | None = None
+    ) -> Expiry:
+        """Do what the lifecycle rule does where the server has none: remove the versions and
+        delete markers under ``prefix`` that stopped being current more than
+        ``policy.noncurrent_days`` before ``now``. The server refuses a version whose retention
+        has not ended: it is kept and counted. Where the server has the rule this finds
+        nothing (or what the rule would expire soon)."""
+        from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+
+        expired = expired_noncurrent(
+            self.versions(prefix), now or datetime.now(UTC), policy.noncurrent_days
+        )
+        client = self.client()
+        removed = locked = 0
+        with _errors(f"expiring noncurrent versions in {self.name}"):
+            for start in range(0, len(expired), DELETE_BATCH):
+                batch = expired[start : start + DELETE_BATCH]
+                markers = {(v.key, v.version_id) for v in batch if v.marker}
+                answer = client.delete_objects(
+                    Bucket=self.name,
+                    Delete={
+                        "Objects": [{"Key": v.key, "VersionId": v.version_id} for v in batch],
+                        "Quiet": True,
+                    },
+                )
+                errors = answer.get("Errors", [])
+                for error in errors:
+                    # a delete marker is never locked: a refusal there is no retention
+                    entry = (str(error.get("Key")), str(error.get("VersionId")))
+                    if error.get("Code") not in LOCKED_CODES or entry in markers:
+                        message = f"{entry[0]}: {error.get('Message', '')}"
+                        raise ClientError(
+                            {"Error": {"Code": error.get("Code"), "Message": message}},
+                            "DeleteObjects",
+                        )
+                removed += len(batch) - len(errors)
+                locked += len(errors)
+        return Expiry(removed, locked)
+
     def delete_markers(self, prefix: str) -> list[DeleteMarker]:
         """Every key under ``prefix`` whose newest version is a delete marker."""
         client = self.client()
@@ -183,7 +262,7 @@ class Bucket:
 
 def _optional(call: Any) -> dict[str, Any] | None:
     """A configuration the bucket may not have (the server answers with an error code)."""
-    from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+    from botocore.exceptions import ClientError
 
     try:
         result: dict[str, Any] = call()
