@@ -11,6 +11,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -21,9 +22,14 @@ from botocore.exceptions import ClientError
 from cityguard.config.paths import cache_dir
 from cityguard.core.secrets import SecretRef
 from cityguard.drill import restic
-from cityguard.drill.objectlock import LockPolicy, lifecycle_warnings, lock_problems
+from cityguard.drill.objectlock import (
+    LockPolicy,
+    lifecycle_warnings,
+    lock_problems,
+    noncurrent_since,
+)
 from cityguard.drill.runner import Restic
-from cityguard.drill.s3 import Bucket, OffsiteError
+from cityguard.drill.s3 import Bucket, Expiry, OffsiteError
 
 pytestmark = pytest.mark.integration
 
@@ -124,11 +130,12 @@ def test_bucket_is_created_locked_and_read_back(server: S3Server, keys) -> None:
     assert observed.versioning == "Enabled" and observed.lock_enabled
     assert observed.mode == "COMPLIANCE" and observed.days == 7
     # Versity Gateway 1.8.0 answers NotImplemented to lifecycle rules: said, never hidden
-    assert "does not implement lifecycle rules" in done[1]
+    assert "does not implement lifecycle rules: cityguard expires noncurrent" in done[1]
     assert observed.noncurrent_days is None
     assert lock_problems(observed, POLICY) == []
     assert lifecycle_warnings(observed, POLICY) == [
-        "no lifecycle rule expires noncurrent versions: they pile up"
+        "no lifecycle rule expires noncurrent versions: cityguard expires them on each "
+        "`backup offsite --setup` run"
     ]
     assert not target.ensure(POLICY)[0].startswith("created")  # idempotent: no second create
 
@@ -174,6 +181,60 @@ def test_retention_of_current_objects_is_extended(server: S3Server, keys) -> Non
     assert target.extend_retention(POLICY) == 1
     retention = client.get_object_retention(Bucket="cg-extend", Key="snapshots/a")  # type: ignore[attr-defined]
     assert retention["Retention"]["Mode"] == "COMPLIANCE"
+
+
+def test_noncurrent_versions_expire_once_their_retention_ends(server: S3Server, keys) -> None:  # type: ignore[no-untyped-def]
+    """Versity Gateway has no lifecycle rules, so cityguard expires noncurrent versions itself.
+    Measured on Versity 1.8.0: a noncurrent version is dated when it stopped being current (the
+    overwrite, the delete), and deleting a version whose retention has not ended is refused
+    with AccessDenied, for an explicit retention and for the bucket's default one (which
+    get_object_retention does not even report); once an explicit retention has ended the
+    version can be deleted. The server enforces retention in real time, so ``now`` is moved
+    past noncurrent_days while the real clock is not."""
+    policy = LockPolicy(retention_days=1)
+    name = "cg-expiry"
+    target = bucket(server, keys, name)
+    target.ensure(policy)
+    client = raw_client(server)
+    until = datetime.now(UTC) + timedelta(seconds=4)
+    short = {"ObjectLockMode": "COMPLIANCE", "ObjectLockRetainUntilDate": until}
+    old = {
+        # (a) an explicit retention of a few seconds; other/a is outside the plan's prefix
+        key: client.put_object(Bucket=name, Key=key, Body=b"old", **short)["VersionId"]  # type: ignore[attr-defined]
+        for key in ("portal/a", "other/a")
+    }
+    # (b) the bucket's default retention (1 day); (c) a key that is deleted
+    old["portal/b"] = client.put_object(Bucket=name, Key="portal/b", Body=b"old")["VersionId"]  # type: ignore[attr-defined]
+    old["portal/c"] = client.put_object(Bucket=name, Key="portal/c", Body=b"old")["VersionId"]  # type: ignore[attr-defined]
+    time.sleep(1.1)  # the server dates versions to the second
+    changed = datetime.now(UTC)
+    for key in ("portal/a", "other/a", "portal/b"):
+        client.put_object(Bucket=name, Key=key, Body=b"new")  # type: ignore[attr-defined]
+    client.delete_object(Bucket=name, Key="portal/c")  # type: ignore[attr-defined]
+    before = target.versions("")
+    current = {(v.key, v.version_id) for v in before if v.latest}
+    assert len(current) == 4 and len(before) == 8
+
+    # each noncurrent entry stopped being current at the overwrite or the delete
+    stopped = {entry.key: when for entry, when in noncurrent_since(target.versions("portal/"))}
+    assert set(stopped) == {"portal/a", "portal/b", "portal/c"}
+    assert all(abs(when - changed) < timedelta(seconds=3) for when in stopped.values()), stopped
+    # at the real time none is old enough
+    assert target.expire_noncurrent(policy, "portal/") == Expiry(0, 0)
+
+    time.sleep(max(0.0, (until - datetime.now(UTC)).total_seconds()) + 1.0)
+    later = datetime.now(UTC) + timedelta(days=policy.noncurrent_days + 1)
+    # (a) is removed; (b) and the deleted (c) are refused: their default retention runs
+    assert target.expire_noncurrent(policy, "portal/", now=later) == Expiry(1, 2)
+    after = {(v.key, v.version_id) for v in target.versions("")}
+    assert {(v.key, v.version_id) for v in before} - after == {("portal/a", old["portal/a"])}
+    assert current <= after and ("other/a", old["other/a"]) in after
+    assert ("portal/b", old["portal/b"]) in after and ("portal/c", old["portal/c"]) in after
+    with pytest.raises(ClientError) as refused:
+        client.delete_object(Bucket=name, Key="portal/b", VersionId=old["portal/b"])  # type: ignore[attr-defined]
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    # a second run has nothing left to expire; the locked ones are still counted
+    assert target.expire_noncurrent(policy, "portal/", now=later) == Expiry(0, 2)
 
 
 def test_restic_works_on_the_locked_bucket(server: S3Server, keys, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -253,6 +314,7 @@ def test_backup_offsite_command_sets_up_then_reports_a_weakened_bucket(  # type:
     code, text = run("--setup")
     assert code == 0, text
     assert "cg-cli: Object Lock as planned" in text and "warning: no lifecycle rule" in text
+    assert "cg-cli: noncurrent versions: 0 expired, 0 still locked" in text, text
     raw_client(server).put_object_lock_configuration(  # type: ignore[attr-defined]
         Bucket="cg-cli",
         ObjectLockConfiguration={
@@ -266,6 +328,7 @@ def test_backup_offsite_command_sets_up_then_reports_a_weakened_bucket(  # type:
     assert SECRET not in text
     evidence = (tmp_path / "state" / "evidence.sqlite").read_bytes().decode("latin-1")
     assert SECRET not in evidence and "CG-DR-005" in evidence
+    assert "noncurrent versions: 0 expired, 0 still locked" in evidence
 
 
 def test_undelete_restores_only_what_was_deleted_since_the_incident(  # type: ignore[no-untyped-def]
