@@ -96,7 +96,7 @@ def register(
     schedule = drill_sub.add_parser(
         "schedule",
         parents=[common],
-        help="install backup and drill timers, or --list the next runs",
+        help="install backup, drill and (S3 plans) off-site bucket timers, or --list the next runs",
     )
     schedule.add_argument("--list", action="store_true", help="show the next runs; change nothing")
     schedule.add_argument(

@@ -4,7 +4,8 @@ dr/plan-schema.md documents the keys. Checking is in two passes, as for the site
 shape of every plan (pydantic, located by line), then the rules that look across plans and at
 the inventory: hosts exist, the restore target is a scratch host and never a source host of any
 plan (whatever the plan says), a verification step names a source of the right kind, system
-names are unique, schedules are valid systemd calendar expressions.
+names are unique, schedules are valid systemd calendar expressions (``schedule.offsite`` only
+for an S3 repository).
 """
 
 from __future__ import annotations
@@ -225,9 +226,23 @@ class Retention(_Model):
         return {k: v for k, v in self.model_dump().items() if v is not None}
 
 
+#: When the off-site bucket job of an S3 plan runs unless its plan says otherwise: twice a day.
+#: Each run pushes the current objects' COMPLIANCE retention to now + ``retention_days``, so the
+#: runs must come less than ``retention_days`` apart, and the shortest retention a plan may have
+#: is one day; 12 hours apart leaves half a day for the timer's random delay, a long run and a
+#: late start.
+DEFAULT_OFFSITE_SCHEDULE = "*-*-* 00/12:00:00"
+
+
 class Schedule(_Model):
     backup: str = Field(description="systemd OnCalendar expression for backups.")
     drill: str = Field(description="systemd OnCalendar expression for drills.")
+    offsite: str | None = Field(
+        default=None,
+        description="systemd OnCalendar expression for the off-site bucket job (`cityguard "
+        "backup offsite SYSTEM --setup`), S3 repositories only; default twice a day "
+        f"({DEFAULT_OFFSITE_SCHEDULE}). Runs must come less than retention_days apart.",
+    )
 
 
 #: How long one backup of a system may take unless its plan says otherwise.
@@ -370,6 +385,14 @@ class Plan:
         source-host``, one host by validation), or None: the control node pulls them."""
         return self.source_hosts[0] if self.spec.backup_runs_on == "source-host" else None
 
+    @property
+    def offsite_schedule(self) -> str | None:
+        """When the off-site bucket job runs (``schedule.offsite``, or the default), or None:
+        only an S3 repository has one."""
+        if self.spec.repository.s3 is None:
+            return None
+        return self.spec.schedule.offsite or DEFAULT_OFFSITE_SCHEDULE
+
 
 CalendarCheck = Callable[[str], str | None]
 """Returns why a systemd calendar expression is invalid, or None."""
@@ -408,8 +431,9 @@ def load_plans(
             found.append(doc.problem(("system",), f"also the system of {systems[spec.system]}"))
         systems.setdefault(spec.system, doc.file)
         if calendar_check is not None:
-            for key in ("backup", "drill"):
-                why = calendar_check(getattr(spec.schedule, key))
+            for key in ("backup", "drill", "offsite"):
+                expression = getattr(spec.schedule, key)
+                why = calendar_check(expression) if expression is not None else None
                 if why:
                     found.append(doc.problem(("schedule", key), why))
         problems += found
@@ -457,6 +481,13 @@ def _cross_problems(
             )
     if spec.backup_runs_on == "source-host":
         problems += _push_problems(doc, spec)
+    if spec.schedule.offsite is not None and spec.repository.s3 is None:
+        problems.append(
+            doc.problem(
+                ("schedule", "offsite"),
+                "only an S3 repository (repository.s3) has an off-site bucket job to schedule",
+            )
+        )
     kinds = {source.name: source.kind for source in spec.sources}
     wanted = {"sql": "postgresql", "row-counts": "postgresql", "file-hashes": "files"}
     for index, step in enumerate(spec.verify):

@@ -1,8 +1,9 @@
 """`cityguard drill status`: per system, the last backup's age against the RPO target, the last
-drill's result and RTO, and the next scheduled backup and drill. Read from the evidence store
-and the plans; only a system whose source host pushes its own backups (``backup_runs_on:
-source-host``), which the evidence store does not see, has its newest complete backup set read
-from its repository."""
+drill's result and RTO, and the next scheduled backup, drill and (an S3 plan) off-site bucket
+job. Read from the evidence store and the plans; only a system whose source host pushes its own
+backups (``backup_runs_on: source-host``), which the evidence store does not see, has its newest
+complete backup set read from its repository. ``drill schedule`` writes the timers (``--list``
+shows their next runs)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ class StatusRow:
     next_drill: str | None
     backup_on: str = CONTROL_NODE  # or the source host that pushes its own backups
     backup_problem: str | None = None  # why the pushed backups could not be read
+    next_offsite: str | None = None  # the off-site bucket job of an S3 plan
 
     @property
     def rpo_met(self) -> bool | None:
@@ -67,6 +69,7 @@ def drill_status(workspace: Workspace) -> list[StatusRow]:
                 last_at, problem = _pushed_backup_time(workspace, area, plan)
                 last_ok = None if last_at is None else True
             last_drill = drills[0] if drills else None
+            offsite = plan.offsite_schedule
             rows.append(
                 StatusRow(
                     system=system,
@@ -86,6 +89,7 @@ def drill_status(workspace: Workspace) -> list[StatusRow]:
                     next_drill=_first(next_elapses(plan.spec.schedule.drill, 1)),
                     backup_on=backup_on,
                     backup_problem=problem,
+                    next_offsite=_first(next_elapses(offsite, 1)) if offsite else None,
                 )
             )
     return rows
@@ -109,13 +113,21 @@ def _first(values: list[str]) -> str | None:
     return values[0] if values else None
 
 
+def schedules(plan: Plan) -> list[tuple[str, str]]:
+    """(kind, OnCalendar expression) of what runs on a schedule for ``plan``: its backup and
+    drill, and the off-site bucket job of an S3 plan."""
+    found = [("backup", plan.spec.schedule.backup), ("drill", plan.spec.schedule.drill)]
+    if plan.offsite_schedule is not None:
+        found.append(("offsite", plan.offsite_schedule))
+    return found
+
+
 def next_runs(workspace: Workspace, count: int = 3) -> list[tuple[str, str, str, list[str]]]:
-    """(system, backup|drill, expression, next run times) for every plan."""
+    """(system, backup|drill|offsite, expression, next run times) for every plan."""
     area = load_area(workspace)
     found = []
     for system, plan in sorted(area.plans.items()):
-        for kind in ("backup", "drill"):
-            expression = getattr(plan.spec.schedule, kind)
+        for kind, expression in schedules(plan):
             where = f" on {plan.pushed_from}" if _pushed(plan, kind) else ""
             found.append((system, kind + where, expression, next_elapses(expression, count)))
     return found
@@ -127,20 +139,21 @@ def _pushed(plan: Plan, kind: str) -> bool:
 
 
 def install_timers(workspace: Workspace, site: Path, unit_dir: str) -> list[str]:
-    """Write a service and a timer per system and kind; returns what was written. Enabling
-    them (systemctl daemon-reload; systemctl enable --now NAME.timer) is left to the operator."""
+    """Write a service and a timer per system and kind (backup, drill, and offsite for an S3
+    plan: on the control node also for a plan whose source host pushes its backups); returns
+    what was written. Enabling them (systemctl daemon-reload; systemctl enable --now
+    NAME.timer) is left to the operator."""
     area = load_area(workspace)
     directory = Path(unit_dir)
     directory.mkdir(parents=True, exist_ok=True)
     program = shutil.which("cityguard") or str(Path(sys.executable).with_name("cityguard"))
     written = []
     for system, plan in sorted(area.plans.items()):
-        for kind in ("backup", "drill"):
+        for kind, expression in schedules(plan):
             name = units.unit_name(kind, system)
             if _pushed(plan, kind):
                 written.append(f"{name}: runs on {plan.pushed_from} (cityguard backup deploy)")
                 continue
-            expression = getattr(plan.spec.schedule, kind)
             service = units.service(kind, system, program, site.resolve())
             (directory / f"{name}.service").write_text(service, encoding="utf-8")
             (directory / f"{name}.timer").write_text(units.timer(kind, system, expression))

@@ -1,5 +1,6 @@
-"""systemd units that run backups and drills, from the plans' schedules: on the control node,
-or (a backup with ``backup_runs_on: source-host``) on the source host.
+"""systemd units that run backups, drills and the off-site bucket job of S3 plans (``backup
+offsite --setup``), from the plans' schedules: on the control node, or (a backup with
+``backup_runs_on: source-host``) on the source host.
 
 Pure: unit file text only. ``cityguard drill schedule`` writes them (``--unit-dir``, default
 /etc/systemd/system) and ``--list`` shows the next runs from ``systemd-analyze calendar``. The
@@ -15,21 +16,34 @@ from pathlib import Path
 ENV_FILE = "/etc/cityguard/cityguard.env"
 
 
+#: How a unit's description names what it runs, where not by its kind.
+WHAT = {"offsite": "off-site bucket job"}
+
+
 def unit_name(kind: str, system: str) -> str:
     return f"cityguard-{kind}-{system}"
 
 
+def command(kind: str, system: str, cityguard: str, site: Path) -> list[str]:
+    """The argv a service of ``kind`` (backup, drill, offsite) runs for ``system``."""
+    words = {
+        "backup": ["backup", "run", system],
+        "drill": ["drill", "run", system],
+        "offsite": ["backup", "offsite", system, "--setup"],
+    }[kind]
+    return [cityguard, *words, "--site", str(site), "-q"]
+
+
 def service(kind: str, system: str, cityguard: str, site: Path) -> str:
-    command = [cityguard, kind, "run", system, "--site", str(site), "-q"]
     return (
         "[Unit]\n"
-        f"Description=cityguard {kind} of {system}\n"
+        f"Description=cityguard {WHAT.get(kind, kind)} of {system}\n"
         "After=network-online.target\n"
         "Wants=network-online.target\n\n"
         "[Service]\n"
         "Type=oneshot\n"
         f"EnvironmentFile=-{ENV_FILE}\n"
-        f"ExecStart={shlex.join(command)}\n"
+        f"ExecStart={shlex.join(command(kind, system, cityguard, site))}\n"
         "Nice=10\n"
         "IOSchedulingClass=idle\n"
     )
@@ -56,7 +70,7 @@ def agent_service(system: str, python: str, agent: str, job: str, credentials: s
 def timer(kind: str, system: str, on_calendar: str) -> str:
     return (
         "[Unit]\n"
-        f"Description=cityguard {kind} of {system} ({on_calendar})\n\n"
+        f"Description=cityguard {WHAT.get(kind, kind)} of {system} ({on_calendar})\n\n"
         "[Timer]\n"
         f"OnCalendar={on_calendar}\n"
         "Persistent=true\n"

@@ -80,6 +80,7 @@ def status_table(console: Console, rows: list[StatusRow], fmt: str = "table") ->
         "RTO / target",
         "next backup",
         "next drill",
+        "next off-site job",
     ):
         table.add_column(column)
     for r in rows:
@@ -107,5 +108,6 @@ def status_table(console: Console, rows: list[StatusRow], fmt: str = "table") ->
             rto,
             r.next_backup or "",
             r.next_drill or "",
+            r.next_offsite or "",
         )
     console.print(table)
