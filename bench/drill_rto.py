@@ -33,7 +33,7 @@ from cityguard.config import cache_dir
 from cityguard.drill import restic
 
 PASSWORD = "bench-drill-password"
-BULK_ROWS = 1_500_000
+BULK_ROWS = 6_000_000
 ADD_BULK = (
     "CREATE TABLE bench_bulk AS SELECT g AS id, md5(g::text) AS token, "
     "now() - g * interval '1 second' AS at "

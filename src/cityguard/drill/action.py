@@ -480,7 +480,7 @@ def drill_run(
         try:
             # leaving the pool waits for what still runs there (starting PostgreSQL) before
             # the teardown below stops it
-            with ThreadPoolExecutor(max_workers=4, thread_name_prefix="drill") as background:
+            with ThreadPoolExecutor(max_workers=6, thread_name_prefix="drill") as background:
                 code = _drill(
                     rec, report, progress, checks, plan, repo, hosts, scratch, cleanup,
                     databases, background,
@@ -569,9 +569,9 @@ def _drill(
     databases: list[str],
     background: Executor,
 ) -> ExitCode:
-    """The drill's steps in order; ``background`` runs what does not depend on the step before
-    (preflight's independent questions; PostgreSQL starting on the target while the snapshot
-    is found and the repository checked)."""
+    """The drill's steps in order; ``background`` runs what does not wait for the step before:
+    preflight's independent questions and the newest backup set, PostgreSQL starting on the
+    target while the repository is checked, file trees restoring beside the databases."""
     subject = system_subject(plan)
     spec = plan.spec
     target = spec.restore.target
@@ -592,6 +592,8 @@ def _drill(
         offsite = (
             background.submit(_weakened_lock, plan) if spec.repository.s3 is not None else None
         )
+        # reading snapshots takes no lock, so the next step's answer is fetched meanwhile
+        newest_set = background.submit(latest_set, repo, plan, scratch)
         opened.result()
         reachable = remote.parse_open(probed.result().stdout)
         isolated = not reachable
@@ -660,7 +662,7 @@ def _drill(
     # latest snapshot and RPO -----------------------------------------------------------------
     with rec.step("snapshot", subject) as step, report.step("snapshot") as rstep:
         progress.step("snapshot")
-        found = latest_set(repo, plan, scratch)
+        found = newest_set.result()
         if found is None:
             _check(
                 checks,
@@ -742,35 +744,31 @@ def _drill(
         rstep.detail = f"read-data-subset {spec.repository.check_subset}: no errors"
 
     # restore ---------------------------------------------------------------------------------
-    restored = 0
     with rec.step("restore", subject) as step, report.step("restore") as rstep:
         progress.step("restore")
-        if postgres_started is not None:
-            postgres_started.result()
+        parts = []
         for index, source in enumerate(spec.sources, start=1):
-            progress.part(source.name, index, len(spec.sources), restored)
             record = found.manifest.sources.get(source.name)
             if record is None:
                 raise DrillFailed(f"the backup set has no part {source.name}")
-            if isinstance(source, PostgresSource):
-                if record.globals_snapshot and record.globals_path:
-                    restored += repo.stream(
-                        restic.dump_args(record.globals_snapshot, record.globals_path),
-                        hosts.ssh(target, remote.restore_globals(source.port)),
-                        f"restoring the roles of {source.name} on {target}",
-                    )
-                databases.append(source.database)
-                consumer = remote.restore_database(source.database, source.port)
-                what = f"restoring {source.database} on {target} (restic dump | pg_restore)"
-            else:
-                consumer = remote.extract_tar(f"{spec.restore.directory}/{source.name}")
-                what = f"restoring {source.name} on {target} (restic dump | tar)"
-            restored += repo.stream(
-                restic.dump_args(record.snapshot, record.path),
-                hosts.ssh(target, consumer),
-                what,
-                on_bytes=progress.streaming(source.name, index, len(spec.sources), restored),
-            )
+            parts.append(_Part(index, len(spec.sources), source, record))
+        # file trees wait neither for PostgreSQL nor for the databases: they restore alongside
+        trees = [
+            background.submit(_restore_part, part, repo, hosts, target, spec.restore.directory,
+                              progress)
+            for part in parts
+            if not isinstance(part.source, PostgresSource)
+        ]  # fmt: skip
+        restored = 0
+        for part in parts:
+            if isinstance(part.source, PostgresSource):
+                if postgres_started is not None:
+                    postgres_started.result()
+                databases.append(part.source.database)
+                restored += _restore_part(
+                    part, repo, hosts, target, spec.restore.directory, progress
+                )
+        restored += sum(tree.result() for tree in trees)
         progress.restored(restored)
         rstep.detail = f"{restored} bytes restored onto {target}"
         step.detail = rstep.detail
@@ -856,6 +854,45 @@ def _drill(
             "Speed up the restore (parallel pg_restore, faster storage) or revise the target",
         )
     return ExitCode.FAILED if failed else ExitCode.OK
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One part of the backup set to restore (a database or a file tree), numbered for
+    progress."""
+
+    index: int
+    total: int
+    source: PostgresSource | FilesSource
+    record: mf.SourceRecord
+
+
+def _restore_part(
+    part: _Part, repo: Restic, hosts: Hosts, target: str, directory: str, progress: DrillProgress
+) -> int:
+    """Stream one part from the repository into its program on the target (pg_restore into a
+    fresh database, after the roles; tar into the drill directory); returns the bytes moved."""
+    source, record = part.source, part.record
+    progress.part(source.name, part.index, part.total, 0)
+    restored = 0
+    if isinstance(source, PostgresSource):
+        if record.globals_snapshot and record.globals_path:
+            restored += repo.stream(
+                restic.dump_args(record.globals_snapshot, record.globals_path),
+                hosts.ssh(target, remote.restore_globals(source.port)),
+                f"restoring the roles of {source.name} on {target}",
+            )
+        consumer = remote.restore_database(source.database, source.port)
+        what = f"restoring {source.database} on {target} (restic dump | pg_restore)"
+    else:
+        consumer = remote.extract_tar(f"{directory}/{source.name}")
+        what = f"restoring {source.name} on {target} (restic dump | tar)"
+    return restored + repo.stream(
+        restic.dump_args(record.snapshot, record.path),
+        hosts.ssh(target, consumer),
+        what,
+        on_bytes=progress.streaming(source.name, part.index, part.total),
+    )
 
 
 def _open_repository(repo: Restic) -> None:

@@ -41,7 +41,7 @@ class DrillProgress:
 
     def part(self, name: str, index: int, total: int, restored_bytes: int) -> None:
         self.say(
-            f"restore {index}/{total}: {name}, {format_bytes(restored_bytes)} back so far "
+            f"restore {index}/{total}: {name}, {format_bytes(restored_bytes)} of it back so far "
             f"({self.clock()})"
         )
 
@@ -50,19 +50,19 @@ class DrillProgress:
         name: str,
         index: int,
         total: int,
-        before: int,
         every_s: float = 15.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> Callable[[int], None]:
         """What hears a part's bytes as they stream (hours, for a large database): says how
-        much is back at most every ``every_s`` seconds, so the screen shows it moving."""
+        much of the part is back at most every ``every_s`` seconds, so the screen shows it
+        moving."""
         last = [clock()]
 
         def heard(moved: int) -> None:
             now = clock()
             if now - last[0] >= every_s:
                 last[0] = now
-                self.part(name, index, total, before + moved)
+                self.part(name, index, total, moved)
 
         return heard
 
