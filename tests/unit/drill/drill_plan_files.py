@@ -14,6 +14,19 @@ from cityguard.drill.plan import CalendarCheck, Plan, load_plans
 
 SITE = content_root() / "examples" / "site"
 INVENTORY = load_inventory(SITE / "inventory.yml")
+#: an off-site repository on a lab bridge address (keys by environment variable name only)
+S3 = {
+    "endpoint": "http://10.20.1.1:7070",
+    "bucket": "city-backups",
+    "prefix": "portal",
+    "access_key_env": "CG_S3_ACCESS",
+    "secret_key_env": "CG_S3_SECRET",
+}
+
+
+def s3_repository(data: dict[str, Any], **s3: Any) -> None:
+    """Put a plan's repository in the S3 bucket above (``s3`` adds or changes its keys)."""
+    data["repository"] = {"s3": {**S3, **s3}, "password_env": "CITYGUARD_RESTIC_PASSWORD"}
 
 
 def plan_file(

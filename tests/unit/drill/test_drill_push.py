@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from drill_plan_files import load, plan_file
+from drill_plan_files import load, plan_file, s3_repository
 
 from cityguard.config.errors import ConfigError
 from cityguard.core.errors import UsageError
@@ -18,18 +18,10 @@ from cityguard.drill import push, units
 from cityguard.drill.deploy import host_job, select_push_plans
 from cityguard.hostside import cityguard_backup_agent as agent
 
-S3 = {
-    "endpoint": "http://10.20.1.1:7070",
-    "bucket": "city-backups",
-    "prefix": "portal",
-    "access_key_env": "CG_S3_ACCESS",
-    "secret_key_env": "CG_S3_SECRET",
-}
-
 
 def pushed(data: dict[str, Any]) -> None:
     data["backup_runs_on"] = "source-host"
-    data["repository"] = {"s3": dict(S3), "password_env": "CITYGUARD_RESTIC_PASSWORD"}
+    s3_repository(data)
 
 
 def test_a_pushing_plan_loads_and_the_default_is_the_control_node(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
-from drill_plan_files import load, plan_file
+from drill_plan_files import load, plan_file, s3_repository
 
 from cityguard import cli
 from cityguard.config import content_root
@@ -60,22 +60,9 @@ def test_units_are_written_and_valid(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 # --- the off-site bucket job of S3 plans -----------------------------------------------------
 
-S3 = {
-    "endpoint": "http://10.20.1.1:7070",
-    "bucket": "city-backups",
-    "prefix": "portal",
-    "access_key_env": "CG_S3_ACCESS",
-    "secret_key_env": "CG_S3_SECRET",
-    "retention_days": 1,
-}
-
-
-def s3_repository(data: dict[str, Any]) -> None:
-    data["repository"] = {"s3": dict(S3), "password_env": "CITYGUARD_RESTIC_PASSWORD"}
-
 
 def test_an_s3_plan_gets_the_default_offsite_schedule(tmp_path: Path) -> None:
-    plan = load(plan_file(tmp_path, s3_repository))[0]
+    plan = load(plan_file(tmp_path, lambda d: s3_repository(d, retention_days=1)))[0]
     assert plan.spec.schedule.offsite is None
     assert plan.offsite_schedule == DEFAULT_OFFSITE_SCHEDULE
     assert [kind for kind, _ in schedules(plan)] == ["backup", "drill", "offsite"]
@@ -97,14 +84,14 @@ def test_the_default_runs_well_inside_the_shortest_retention() -> None:
 
 def test_a_given_offsite_schedule_is_kept_and_checked(tmp_path: Path) -> None:
     def edit(data: dict[str, Any]) -> None:
-        s3_repository(data)
+        s3_repository(data, retention_days=1)
         data["schedule"]["offsite"] = "*-*-* 03:45:00"
 
     plan = load(plan_file(tmp_path, edit), calendar=calendar_problem)[0]
     assert plan.offsite_schedule == "*-*-* 03:45:00"
 
     def bad(data: dict[str, Any]) -> None:
-        s3_repository(data)
+        s3_repository(data, retention_days=1)
         data["schedule"]["offsite"] = "every other tuesday"
 
     path = plan_file(tmp_path, bad)
@@ -165,7 +152,7 @@ def s3_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copytree(SITE.parent, site)
     plan = site / "plans" / "citizen-portal.yml"
     data = yaml.safe_load(plan.read_text())
-    s3_repository(data)
+    s3_repository(data, retention_days=1)
     data["backup_runs_on"] = "source-host"
     plan.write_text(yaml.safe_dump(data, sort_keys=False))
     return site / "site.yml"
