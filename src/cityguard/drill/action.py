@@ -42,7 +42,15 @@ from cityguard.drill.objectlock import LockPolicy, lifecycle_warnings, lock_prob
 from cityguard.drill.plan import FilesSource, Plan, PostgresSource, load_plans
 from cityguard.drill.progress import DrillProgress, silent
 from cityguard.drill.report import DrillReport, Finding, write_reports
-from cityguard.drill.runner import LONG, SHORT, Hosts, Restic, calendar_problem, restic_path
+from cityguard.drill.runner import (
+    LONG,
+    SHORT,
+    Hosts,
+    Restic,
+    calendar_problem,
+    longest_gap,
+    restic_path,
+)
 from cityguard.drill.s3 import Bucket, key_prefix
 from cityguard.drill.settings import DrillSettings
 from cityguard.evidence.recorder import Recorder
@@ -80,6 +88,7 @@ def load_area(workspace: Workspace, *, check_schedules: bool = True) -> DrillAre
         state_dir=site.state_dir,
         scratch_group=settings.scratch_group,
         calendar_check=calendar_problem if check_schedules else None,
+        calendar_gap=longest_gap if check_schedules else None,
     )
     return DrillArea(settings, {p.system: p for p in plans}, restic_path(settings.restic))
 

@@ -5,7 +5,7 @@ shape of every plan (pydantic, located by line), then the rules that look across
 the inventory: hosts exist, the restore target is a scratch host and never a source host of any
 plan (whatever the plan says), a verification step names a source of the right kind, system
 names are unique, schedules are valid systemd calendar expressions (``schedule.offsite`` only
-for an S3 repository).
+for an S3 repository, its runs, or the default's, less than ``retention_days`` apart).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -241,7 +242,8 @@ class Schedule(_Model):
         default=None,
         description="systemd OnCalendar expression for the off-site bucket job (`cityguard "
         "backup offsite SYSTEM --setup`), S3 repositories only; default twice a day "
-        f"({DEFAULT_OFFSITE_SCHEDULE}). Runs must come less than retention_days apart.",
+        f"({DEFAULT_OFFSITE_SCHEDULE}). Runs must come less than retention_days apart (a "
+        "schedule whose runs are further apart, or end, is refused).",
     )
 
 
@@ -389,13 +391,21 @@ class Plan:
     def offsite_schedule(self) -> str | None:
         """When the off-site bucket job runs (``schedule.offsite``, or the default), or None:
         only an S3 repository has one."""
-        if self.spec.repository.s3 is None:
-            return None
-        return self.spec.schedule.offsite or DEFAULT_OFFSITE_SCHEDULE
+        return _offsite_schedule(self.spec)
+
+
+def _offsite_schedule(spec: PlanFile) -> str | None:
+    if spec.repository.s3 is None:
+        return None
+    return spec.schedule.offsite or DEFAULT_OFFSITE_SCHEDULE
 
 
 CalendarCheck = Callable[[str], str | None]
 """Returns why a systemd calendar expression is invalid, or None."""
+
+CalendarGap = Callable[[str], timedelta | None]
+"""Returns the longest time between consecutive runs of a valid systemd calendar expression, or
+None when its runs end (a one-off date, a past one, a last year)."""
 
 
 def load_plans(
@@ -405,8 +415,12 @@ def load_plans(
     state_dir: Path,
     scratch_group: str,
     calendar_check: CalendarCheck | None = None,
+    calendar_gap: CalendarGap | None = None,
 ) -> list[Plan]:
-    """Every plan of ``files`` ((path, how to name it)), or ConfigError with all problems."""
+    """Every plan of ``files`` ((path, how to name it)), or ConfigError with all problems.
+
+    ``calendar_check`` validates the schedules; ``calendar_gap`` measures the off-site one of S3
+    plans (once valid), whose runs must come less than ``retention_days`` apart."""
     problems: list[ConfigProblem] = []
     loaded: list[tuple[YamlDocument, PlanFile, Path]] = []
     for path, display in files:
@@ -430,18 +444,65 @@ def load_plans(
         if spec.system in systems:
             found.append(doc.problem(("system",), f"also the system of {systems[spec.system]}"))
         systems.setdefault(spec.system, doc.file)
-        if calendar_check is not None:
-            for key in ("backup", "drill", "offsite"):
-                expression = getattr(spec.schedule, key)
-                why = calendar_check(expression) if expression is not None else None
-                if why:
-                    found.append(doc.problem(("schedule", key), why))
+        found += _schedule_problems(doc, spec, calendar_check, calendar_gap)
         problems += found
         if not found:
             plans.append(_resolve(doc, spec, path, state_dir))
     if problems:
         raise ConfigError(problems)
     return plans
+
+
+def _schedule_problems(
+    doc: YamlDocument,
+    spec: PlanFile,
+    calendar_check: CalendarCheck | None,
+    calendar_gap: CalendarGap | None,
+) -> list[ConfigProblem]:
+    problems: list[ConfigProblem] = []
+    invalid: set[str] = set()
+    if calendar_check is not None:
+        for key in ("backup", "drill", "offsite"):
+            expression = getattr(spec.schedule, key)
+            why = calendar_check(expression) if expression is not None else None
+            if why:
+                problems.append(doc.problem(("schedule", key), why))
+                invalid.add(key)
+    s3 = spec.repository.s3
+    if calendar_gap is None or s3 is None or "offsite" in invalid:
+        return problems
+    offsite = spec.schedule.offsite or DEFAULT_OFFSITE_SCHEDULE
+    retention = timedelta(days=s3.retention_days)
+    gap = calendar_gap(offsite)
+    if gap is None:
+        why = (
+            "does not run forever (systemd-analyze lists a last run, or none): current objects "
+            "would lose their lock once it stops"
+        )
+    elif gap >= retention:
+        longer = "longer than" if gap > retention else "as long as"
+        why = (
+            f"runs up to {_span(gap)} apart, {longer} repository.s3.retention_days "
+            f"({s3.retention_days}): current objects would lose their lock between runs"
+        )
+    else:
+        return problems
+    if spec.schedule.offsite is None:  # the default: locate the value the plan chose
+        why = f"the default schedule.offsite ({offsite}) {why}; give one whose runs come closer"
+        problems.append(doc.problem(("repository", "s3", "retention_days"), why))
+    else:
+        problems.append(doc.problem(("schedule", "offsite"), why))
+    return problems
+
+
+def _span(gap: timedelta) -> str:
+    """``9 days``, ``1 day 12 hours``, ``45 minutes``: days, hours and minutes that are not 0."""
+    minutes = int(gap.total_seconds() // 60)
+    parts = zip(
+        (minutes // 1440, minutes // 60 % 24, minutes % 60), ("day", "hour", "minute"), strict=True
+    )
+    words = [f"{n} {unit}{'s' if n != 1 else ''}" for n, unit in parts if n]
+    return " ".join(words) or "under a minute"
 
 
 def _cross_problems(

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,51 @@ def next_elapses(expression: str, count: int = 3) -> list[str]:
         for line in done.stdout.splitlines()
         if "Next elapse" in line or line.strip().startswith("Iter.")
     ]
+
+
+#: Runs of a schedule read to find its longest gap: a week of runs every ten minutes, almost
+#: three years of daily runs, many years of weekly or monthly ones. A schedule that runs more often
+#: than that on some days only is judged on these runs.
+GAP_ITERATIONS = 1000
+
+
+def longest_gap(expression: str) -> timedelta | None:
+    """The longest time between consecutive next runs of ``expression`` (systemd-analyze), or
+    None when its runs end: fewer than ``GAP_ITERATIONS`` to come."""
+    done = run(
+        ["systemd-analyze", "calendar", f"--iterations={GAP_ITERATIONS}", expression],
+        what="measuring the gaps of a schedule",
+        timeout=30,
+    )
+    return gap_of(elapse_times(done.stdout), GAP_ITERATIONS)
+
+
+def elapse_times(output: str) -> list[datetime]:
+    """The runs ``systemd-analyze calendar --iterations=N`` lists, in order, in UTC: each
+    ``Next elapse:`` or ``Iter. #k:`` line, or the ``(in UTC):`` line after it (systemd adds one
+    when the local zone is not UTC); ``Next elapse: never`` lists none."""
+    times: list[datetime] = []
+    for line in output.splitlines():
+        label, _, value = line.strip().partition(":")
+        if label == "(in UTC)" and times:
+            times[-1] = _utc(value)
+        elif (label == "Next elapse" or label.startswith("Iter.")) and value.strip() != "never":
+            times.append(_utc(value))
+    return times
+
+
+def _utc(value: str) -> datetime:
+    """``Mon 2026-12-07 03:00:00 UTC`` (weekday, date, time, zone) → its date and time."""
+    _weekday, date, time, *_zone = value.split()
+    return datetime.strptime(f"{date} {time}", "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+
+
+def gap_of(times: Sequence[datetime], asked: int) -> timedelta | None:
+    """The longest time between consecutive ``times``, or None when fewer than ``asked`` came:
+    the schedule ends, so nothing keeps a lock alive after its last run (or it runs once)."""
+    if len(times) < max(asked, 2):
+        return None
+    return max(later - earlier for earlier, later in pairwise(times))
 
 
 def timed_out(

@@ -10,7 +10,7 @@ import yaml
 
 from cityguard.config import content_root
 from cityguard.config.inventory import load_inventory
-from cityguard.drill.plan import CalendarCheck, Plan, load_plans
+from cityguard.drill.plan import CalendarCheck, CalendarGap, Plan, load_plans
 
 SITE = content_root() / "examples" / "site"
 INVENTORY = load_inventory(SITE / "inventory.yml")
@@ -43,11 +43,14 @@ def plan_file(
     return path
 
 
-def load(*paths: Path, calendar: CalendarCheck | None = None) -> list[Plan]:
+def load(
+    *paths: Path, calendar: CalendarCheck | None = None, gap: CalendarGap | None = None
+) -> list[Plan]:
     return load_plans(
         [(p, p.name) for p in paths],
         INVENTORY,
         state_dir=Path("/state"),
         scratch_group="scratch",
         calendar_check=calendar,
+        calendar_gap=gap,
     )
