@@ -48,8 +48,9 @@ lint: setup
 	$(VENV)/bin/lint-imports --no-cache
 	cd playbooks && PATH=$(abspath $(VENV))/bin:$$PATH ansible-lint --offline -q harden.yml ipv6.yml backup.yml
 
-bench: setup
-	for b in cli_startup lab check_speed harden_speed lynis_index eidas; do $(VENV)/bin/python bench/$$b.py || exit 1; done
+bench: components
+	for b in cli_startup lab check_speed harden_speed lynis_index eidas keycloak_start \
+	  ipv6_rollout drill_throughput drill_rto; do $(VENV)/bin/python bench/$$b.py || exit 1; done
 
 clean-lab: setup
 	$(VENV)/bin/cityguard lab down --orphans
