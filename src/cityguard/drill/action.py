@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -585,14 +585,20 @@ def _drill(
     spec = plan.spec
     target = spec.restore.target
     failed = False
+    postgres_started: Future[Completed] | None = None
 
     # preflight -------------------------------------------------------------------------------
     with rec.step("preflight", subject) as step, report.step("preflight") as rstep:
         progress.step("preflight")
         if target in plan.source_hosts:  # the plan loader refuses this too
             raise UsageError(f"{plan.display}: restore.target: '{target}' is a source host")
-        # independent questions, asked at once: preflight takes as long as the slowest answer
-        opened = background.submit(_open_repository, repo)
+        # independent questions, asked at once: preflight takes as long as the slowest answer.
+        # `restic unlock` opens the repository (its typed errors: missing, wrong password) and
+        # removes stale locks in one start of restic
+        opened = background.submit(
+            repo.run, restic.unlock_args(), "opening the repository and removing stale locks",
+            timeout=300,
+        )  # fmt: skip
         probed = background.submit(
             hosts.run, target, remote.probe_ports(_isolation_targets(plan)),
             "probing the sources", timeout=60,
@@ -603,7 +609,6 @@ def _drill(
         )
         # reading snapshots takes no lock, so the next step's answer is fetched meanwhile
         newest_set = background.submit(latest_set, repo, plan, scratch)
-        opened.result()
         reachable = remote.parse_open(probed.result().stdout)
         isolated = not reachable
         seen = ", ".join(f"{h}:{p}" for h, p in reachable) or "none reachable"
@@ -616,6 +621,18 @@ def _drill(
             seen,
             "no source service port reachable from " + target,
         )
+        free_mb = remote.parse_df(disk.result().stdout) // 1024
+        enough = free_mb >= spec.restore.min_free_mb
+        if isolated and enough:
+            # the target answered for itself: PostgreSQL starts there while the repository and
+            # the S3 server answer, and from here on the target is changed, so the teardown runs
+            cleanup.append(spec.restore.directory)
+            if any(isinstance(s, PostgresSource) for s in spec.sources):
+                postgres_started = background.submit(
+                    hosts.run, target, remote.as_root(remote.START_POSTGRES),
+                    "starting PostgreSQL", timeout=120,
+                )  # fmt: skip
+        opened.result()
         if offsite is not None:
             bucket_name, policy, weak = offsite.result()
             _check(
@@ -634,9 +651,6 @@ def _drill(
                     f"off-site bucket {bucket_name} weakened: {problem}",
                     f"Run 'cityguard backup offsite {plan.system} --setup' and find who changed it",
                 )
-        done = disk.result()
-        free_mb = remote.parse_df(done.stdout) // 1024
-        enough = free_mb >= spec.restore.min_free_mb
         rstep.detail = f"isolated: {seen}; free {free_mb} MB (need {spec.restore.min_free_mb})"
         if not isolated:
             report.finding(
@@ -658,15 +672,6 @@ def _drill(
             rstep.fail()
             raise DrillFailed(f"not enough disk on {target}")
         step.detail = rstep.detail
-
-    # the target passed preflight: from here on it is changed, so the teardown must run
-    cleanup.append(spec.restore.directory)
-    postgres_started = None
-    if any(isinstance(s, PostgresSource) for s in spec.sources):
-        postgres_started = background.submit(
-            hosts.run, target, remote.as_root(remote.START_POSTGRES), "starting PostgreSQL",
-            timeout=120,
-        )  # fmt: skip
 
     # latest snapshot and RPO -----------------------------------------------------------------
     with rec.step("snapshot", subject) as step, report.step("snapshot") as rstep:
@@ -902,12 +907,6 @@ def _restore_part(
         what,
         on_bytes=progress.streaming(source.name, part.index, part.total),
     )
-
-
-def _open_repository(repo: Restic) -> None:
-    """The repository opens with the plan's password, and no stale lock is left in the way."""
-    repo.run(restic.cat_config_args(), "opening the repository", timeout=120)
-    repo.run(restic.unlock_args(), "removing stale locks", timeout=300)
 
 
 def _weakened_lock(plan: Plan) -> tuple[str, LockPolicy, list[str]]:
