@@ -39,7 +39,7 @@ from cityguard.drill import remote, restic
 from cityguard.drill.alerts import Event, publish
 from cityguard.drill.durations import format_duration
 from cityguard.drill.objectlock import LockPolicy, lifecycle_warnings, lock_problems
-from cityguard.drill.plan import FilesSource, Plan, PostgresSource, load_plans
+from cityguard.drill.plan import FilesSource, Plan, PlanFile, PostgresSource, load_plans
 from cityguard.drill.progress import DrillProgress, silent
 from cityguard.drill.report import DrillReport, Finding, write_reports
 from cityguard.drill.runner import (
@@ -580,7 +580,8 @@ def _drill(
 ) -> ExitCode:
     """The drill's steps in order; ``background`` runs what does not wait for the step before:
     preflight's independent questions and the newest backup set, PostgreSQL starting on the
-    target while the repository is checked, file trees restoring beside the databases."""
+    target once it has answered for itself, the file trees and the roles restoring while the
+    repository is checked."""
     subject = system_subject(plan)
     spec = plan.spec
     target = spec.restore.target
@@ -725,6 +726,17 @@ def _drill(
             step.fail()
             rstep.fail()
 
+    parts = _parts(spec, found)
+    # what needs no database starts now, while the repository is checked (restic dump takes no
+    # lock, restic check an exclusive one): the file trees, and the roles once PostgreSQL runs
+    trees = [
+        background.submit(_restore_part, part, repo, hosts, target, spec.restore.directory,
+                          progress)
+        for part in parts
+        if not isinstance(part.source, PostgresSource)
+    ]  # fmt: skip
+    roles = background.submit(_restore_roles, parts, repo, hosts, target, postgres_started)
+
     # repository integrity --------------------------------------------------------------------
     with rec.step("check", subject) as step, report.step("check") as rstep:
         progress.step("check")
@@ -760,24 +772,9 @@ def _drill(
     # restore ---------------------------------------------------------------------------------
     with rec.step("restore", subject) as step, report.step("restore") as rstep:
         progress.step("restore")
-        parts = []
-        for index, source in enumerate(spec.sources, start=1):
-            record = found.manifest.sources.get(source.name)
-            if record is None:
-                raise DrillFailed(f"the backup set has no part {source.name}")
-            parts.append(_Part(index, len(spec.sources), source, record))
-        # file trees wait neither for PostgreSQL nor for the databases: they restore alongside
-        trees = [
-            background.submit(_restore_part, part, repo, hosts, target, spec.restore.directory,
-                              progress)
-            for part in parts
-            if not isinstance(part.source, PostgresSource)
-        ]  # fmt: skip
-        restored = 0
+        restored = roles.result()  # the roles own the databases' objects: they come first
         for part in parts:
             if isinstance(part.source, PostgresSource):
-                if postgres_started is not None:
-                    postgres_started.result()
                 databases.append(part.source.database)
                 restored += _restore_part(
                     part, repo, hosts, target, spec.restore.directory, progress
@@ -881,27 +878,54 @@ class _Part:
     record: mf.SourceRecord
 
 
-def _restore_part(
-    part: _Part, repo: Restic, hosts: Hosts, target: str, directory: str, progress: DrillProgress
+def _parts(spec: PlanFile, found: BackupSet) -> list[_Part]:
+    """The parts of the backup set to restore, in the plan's order; the set must hold each."""
+    parts = []
+    for index, source in enumerate(spec.sources, start=1):
+        record = found.manifest.sources.get(source.name)
+        if record is None:
+            raise DrillFailed(f"the backup set has no part {source.name}")
+        parts.append(_Part(index, len(spec.sources), source, record))
+    return parts
+
+
+def _restore_roles(
+    parts: list[_Part],
+    repo: Restic,
+    hosts: Hosts,
+    target: str,
+    postgres_started: Future[Completed] | None,
 ) -> int:
-    """Stream one part from the repository into its program on the target (pg_restore into a
-    fresh database, after the roles; tar into the drill directory); returns the bytes moved."""
-    source, record = part.source, part.record
-    progress.part(source.name, part.index, part.total, 0)
-    restored = 0
-    if isinstance(source, PostgresSource):
-        if record.globals_snapshot and record.globals_path:
-            restored += repo.stream(
+    """Once PostgreSQL runs on the target, create the roles backed up with each database;
+    returns the bytes moved."""
+    if postgres_started is not None:
+        postgres_started.result()
+    moved = 0
+    for part in parts:
+        source, record = part.source, part.record
+        if isinstance(source, PostgresSource) and record.globals_snapshot and record.globals_path:
+            moved += repo.stream(
                 restic.dump_args(record.globals_snapshot, record.globals_path),
                 hosts.ssh(target, remote.restore_globals(source.port)),
                 f"restoring the roles of {source.name} on {target}",
             )
+    return moved
+
+
+def _restore_part(
+    part: _Part, repo: Restic, hosts: Hosts, target: str, directory: str, progress: DrillProgress
+) -> int:
+    """Stream one part from the repository into its program on the target (pg_restore into a
+    fresh database; tar into the drill directory); returns the bytes moved."""
+    source, record = part.source, part.record
+    progress.part(source.name, part.index, part.total, 0)
+    if isinstance(source, PostgresSource):
         consumer = remote.restore_database(source.database, source.port)
         what = f"restoring {source.database} on {target} (restic dump | pg_restore)"
     else:
         consumer = remote.extract_tar(f"{directory}/{source.name}")
         what = f"restoring {source.name} on {target} (restic dump | tar)"
-    return restored + repo.stream(
+    return repo.stream(
         restic.dump_args(record.snapshot, record.path),
         hosts.ssh(target, consumer),
         what,
