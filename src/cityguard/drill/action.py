@@ -696,6 +696,7 @@ def _drill(
             step.fail("no complete backup set")
             rstep.fail()
             raise DrillFailed("no complete backup set")
+        parts = _parts(spec, found)  # a set without a part fails here, in the snapshot step
         rpo_s = (report.started_at - found.taken_at).total_seconds()
         rpo_s = max(rpo_s, 0.0)
         rpo = Measurement("rpo_s", rpo_s, "s", subject, spec.targets.rpo_s, Comparison.AT_MOST)
@@ -726,7 +727,6 @@ def _drill(
             step.fail()
             rstep.fail()
 
-    parts = _parts(spec, found)
     # what needs no database starts now, while the repository is checked (restic dump takes no
     # lock, restic check an exclusive one): the file trees, and the roles once PostgreSQL runs
     trees = [
