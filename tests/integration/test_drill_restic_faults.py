@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from restic_locks import lock_files
 
 from cityguard.config.paths import cache_dir
 from cityguard.core.secrets import SecretRef
@@ -66,18 +67,18 @@ def test_kill_9_during_backup_then_the_next_backup_succeeds(repo: Restic, tmp_pa
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+    locks = tmp_path / "repo" / "locks"
     try:
-        locks = tmp_path / "repo" / "locks"
         deadline = time.monotonic() + 20
-        while not any(locks.iterdir()) and time.monotonic() < deadline:
+        while not lock_files(locks) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert any(locks.iterdir()), "restic took no lock"
+        assert lock_files(locks), "restic took no lock"
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(10)
-    assert any(locks.iterdir())  # the dead process's lock is still there
+    assert lock_files(locks)  # the dead process's lock is still there
     repo.run(restic.unlock_args(), "removing stale locks", timeout=60)
-    assert not any(locks.iterdir())
+    assert not lock_files(locks)
     backup_set(repo, "s1", "after the crash")
     assert latest_set(repo, FakePlan(), tmp_path) is not None  # type: ignore[arg-type]
 
