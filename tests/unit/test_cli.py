@@ -73,6 +73,17 @@ def test_missing_site_file_exits_2(tmp_path: Path) -> None:
     assert result.stderr.strip() == f"{tmp_path / 'absent.yml'}: (document): file not found"
 
 
+def test_without_site_every_command_reads_site_yml_in_the_working_directory(
+    tmp_path: Path,
+) -> None:
+    """The default --site is ./site.yml for every command that takes the common options (the
+    demo once set it to None for all of them: a traceback instead of this line)."""
+    for command in (["check"], ["harden"], ["lab", "down"], ["drill", "status"]):
+        result = cityguard(*command, state=tmp_path / "s", cwd=tmp_path)
+        assert result.returncode == 2, (command, result.stderr)
+        assert result.stderr.strip() == "site.yml: (document): file not found", command
+
+
 def test_an_empty_group_never_widens_to_every_host(tmp_path: Path) -> None:
     """`--limit dmz` with `dmz: {}`, or `--limit '!all'`, used to reach Ansible as an empty
     limit, which means every host. Refused before anything runs, for every host command."""

@@ -84,15 +84,20 @@ T = TypeVar("T")
 def register(
     commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
+    # its own --site, not the common options': argparse shares a parent's option objects
+    # between the commands, so a default set here would become every command's default
+    del common
     demo = commands.add_parser(
         "demo",
-        parents=[common],
         help=HELP,
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    demo.add_argument(
+        "--site", type=Path, default=None, help="site file (default: the example site)"
+    )
     demo.add_argument("--keep-lab", action="store_true", help="leave the lab up afterwards")
-    demo.set_defaults(func=run, site=None)  # None: the example site, found when the command runs
+    demo.set_defaults(func=run)
 
 
 # --- pure parts ------------------------------------------------------------------------------
