@@ -580,8 +580,8 @@ def _drill(
 ) -> ExitCode:
     """The drill's steps in order; ``background`` runs what does not wait for the step before:
     preflight's independent questions and the newest backup set, PostgreSQL starting on the
-    target once it has answered for itself, the file trees and the roles restoring while the
-    repository is checked."""
+    target once it has answered for itself, every part restoring while the repository is
+    checked."""
     subject = system_subject(plan)
     spec = plan.spec
     target = spec.restore.target
@@ -727,15 +727,20 @@ def _drill(
             step.fail()
             rstep.fail()
 
-    # what needs no database starts now, while the repository is checked (restic dump takes no
-    # lock, restic check an exclusive one): the file trees, and the roles once PostgreSQL runs
+    # everything restores while the repository is checked (restic dump takes no lock, restic
+    # check an exclusive one): the file trees at once, the databases once PostgreSQL runs. A
+    # failed check still fails the drill, whatever the restore did meanwhile
+    databases.extend(p.source.database for p in parts if isinstance(p.source, PostgresSource))
     trees = [
         background.submit(_restore_part, part, repo, hosts, target, spec.restore.directory,
                           progress)
         for part in parts
         if not isinstance(part.source, PostgresSource)
     ]  # fmt: skip
-    roles = background.submit(_restore_roles, parts, repo, hosts, target, postgres_started)
+    restored_databases = background.submit(
+        _restore_databases, parts, repo, hosts, target, spec.restore.directory, progress,
+        postgres_started,
+    )  # fmt: skip
 
     # repository integrity --------------------------------------------------------------------
     with rec.step("check", subject) as step, report.step("check") as rstep:
@@ -772,14 +777,7 @@ def _drill(
     # restore ---------------------------------------------------------------------------------
     with rec.step("restore", subject) as step, report.step("restore") as rstep:
         progress.step("restore")
-        restored = roles.result()  # the roles own the databases' objects: they come first
-        for part in parts:
-            if isinstance(part.source, PostgresSource):
-                databases.append(part.source.database)
-                restored += _restore_part(
-                    part, repo, hosts, target, spec.restore.directory, progress
-                )
-        restored += sum(tree.result() for tree in trees)
+        restored = restored_databases.result() + sum(tree.result() for tree in trees)
         progress.restored(restored)
         rstep.detail = f"{restored} bytes restored onto {target}"
         step.detail = rstep.detail
@@ -889,26 +887,35 @@ def _parts(spec: PlanFile, found: BackupSet) -> list[_Part]:
     return parts
 
 
-def _restore_roles(
+def _restore_databases(
     parts: list[_Part],
     repo: Restic,
     hosts: Hosts,
     target: str,
+    directory: str,
+    progress: DrillProgress,
     postgres_started: Future[Completed] | None,
 ) -> int:
-    """Once PostgreSQL runs on the target, create the roles backed up with each database;
-    returns the bytes moved."""
+    """Once PostgreSQL runs on the target, create the roles backed up with each database (they
+    own its objects, so they come first), then restore the databases; returns the bytes
+    moved."""
+    databases = [part for part in parts if isinstance(part.source, PostgresSource)]
+    if not databases:
+        return 0
     if postgres_started is not None:
         postgres_started.result()
     moved = 0
-    for part in parts:
+    for part in databases:
         source, record = part.source, part.record
-        if isinstance(source, PostgresSource) and record.globals_snapshot and record.globals_path:
+        assert isinstance(source, PostgresSource)
+        if record.globals_snapshot and record.globals_path:
             moved += repo.stream(
                 restic.dump_args(record.globals_snapshot, record.globals_path),
                 hosts.ssh(target, remote.restore_globals(source.port)),
                 f"restoring the roles of {source.name} on {target}",
             )
+    for part in databases:
+        moved += _restore_part(part, repo, hosts, target, directory, progress)
     return moved
 
 
