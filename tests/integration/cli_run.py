@@ -29,3 +29,16 @@ def changed_per_host(state_dir: Path) -> dict[str, int]:
         run = store.latest_run("harden")
     assert run is not None
     return {host: stats["changed"] for host, stats in run.summary["hosts"].items()}
+
+
+def changed_controls_per_host(state_dir: Path) -> dict[str, set[str | None]]:
+    """The controls each host's changes served in the latest harden run (None: a change that
+    served no selected control); a host that changed nothing is absent."""
+    with SqliteStore(state_dir / "evidence.sqlite") as store:
+        run = store.latest_run("harden")
+        assert run is not None
+        changes = store.changes(run.id)
+    found: dict[str, set[str | None]] = {}
+    for change in changes:
+        found.setdefault(change.subject.name, set()).add(change.control_id)
+    return found

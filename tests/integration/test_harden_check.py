@@ -95,7 +95,7 @@ def test_drift_fails_the_check_and_harden_repairs_it(first_harden, lab):  # type
         "/etc/ssh/sshd_config.d/00-cityguard.conf && "
         "sysctl -qw net.ipv4.conf.all.accept_redirects=1",
     )
-    code, report = check_json(lab.site_file)
+    code, report = check_json(lab.site_file, "--limit", "web1,db1")
     results = outcomes(report)
     assert code == 1
     assert results[("web1", "CG-SSH-001")]["outcome"] == "fail"
