@@ -119,7 +119,7 @@ def first_harden(lab_session, site) -> tuple[int, str]:  # type: ignore[no-untyp
 
 
 def test_first_harden_changes_every_host(first_harden, lab, site):  # type: ignore[no-untyped-def]
-    """The second harden is the drift test's repair: it changes nothing that passed."""
+    """The second harden is the drift test's repair: it changes only the drifted host."""
     code, text = first_harden
     assert code == 0, text
     assert all(n > 0 for n in changed_per_host(lab.state_dir).values()), text
