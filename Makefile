@@ -41,8 +41,17 @@ $(VENV)/.installed: pyproject.toml
 demo: setup components
 	$(VENV)/bin/cityguard demo
 
+# The unit tests run beside the integration tests, which mostly wait on lab hosts and use about
+# one core: the job then takes as long as the integration tests alone. The unit tests' report
+# is printed once both have ended, and the job fails when either fails.
 test: setup components
-	$(VENV)/bin/pytest
+	@unit_log=$$(mktemp); \
+	$(VENV)/bin/pytest --ignore=tests/integration -p no:cacheprovider >"$$unit_log" 2>&1 & unit=$$!; \
+	$(VENV)/bin/pytest tests/integration; integration=$$?; \
+	wait $$unit; unit_tests=$$?; \
+	echo "=== unit tests (run beside the integration tests): exit $$unit_tests ==="; \
+	cat "$$unit_log"; rm -f "$$unit_log"; \
+	[ $$integration -eq 0 ] && [ $$unit_tests -eq 0 ]
 
 lint: setup
 	$(VENV)/bin/ruff check src tests checks bench
